@@ -1,0 +1,1 @@
+"""Bundled distillers (DM, DSA, MTT), biased datasets, evaluation, configs and the dd-distill CLI."""

@@ -1,0 +1,1 @@
+"""Configs shipped as package data, selectable by name."""

@@ -1,0 +1,5 @@
+"""Biased benchmark datasets with bias labels."""
+
+from reference_methods.datasets.base import BiasedDataset, BiasedSplit
+
+__all__ = ["BiasedDataset", "BiasedSplit"]

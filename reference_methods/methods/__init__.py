@@ -1,0 +1,1 @@
+"""Bundled distillers: DM, DSA and MTT."""

@@ -1,0 +1,1 @@
+"""Evaluation trainers: how a fresh net is trained on a (synthetic) training set."""
