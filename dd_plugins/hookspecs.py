@@ -26,7 +26,7 @@ def dd_register_methods(register):
 
     Call ``register(name, factory, *, description=None)``. ``factory(**params)`` (accepting at
     least ``ipc`` and ``iterations``) returns a distiller whose
-    ``distill(train, weights, *, device, seed, progress, checkpoint_dir)`` returns a
+    ``distill(data, weights, *, device, seed, progress, checkpoint_dir)`` returns a
     ``SyntheticSet``.
     """
 

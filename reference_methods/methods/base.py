@@ -9,7 +9,7 @@ from typing import Protocol
 import torch
 from torch import Tensor
 
-from reference_methods.datasets.base import BiasedSplit
+from reference_methods.datasets.base import BiasedDataset
 
 
 @dataclass
@@ -25,9 +25,11 @@ class SyntheticSet:
 class Distiller(Protocol):
     """A configured distillation method.
 
-    ``weights`` are the normalised per-sample weights (mean 1 within each class); the distiller
-    turns them into real-data batches and losses only through ``adapters``.
+    Distils ``data.train`` (``data`` also says how many classes, whether flips are valid...).
+    ``weights`` are the normalised per-sample weights of the train split (mean 1 within each
+    class); the distiller turns them into real-data batches and losses only through ``adapters``.
+    With ``checkpoint_dir`` set it saves its state there periodically and resumes from it.
     """
 
-    def distill(self, train: BiasedSplit, weights: Tensor, *, device: torch.device, seed: int,
+    def distill(self, data: BiasedDataset, weights: Tensor, *, device: torch.device, seed: int,
                 progress: bool = False, checkpoint_dir: Path | None = None) -> SyntheticSet: ...
