@@ -1,0 +1,77 @@
+"""Learning from Failure (Nam et al., NeurIPS 2020) as an evaluation trainer.
+
+Two nets train side by side on the same batches. The biased net minimises generalised
+cross-entropy, which makes it latch onto whatever is easiest (the bias). The debiased net
+minimises cross-entropy weighted per sample by the relative difficulty of the two nets' moving
+average losses, so the samples the biased net gets wrong (the bias-conflicting ones) count most.
+Only the debiased net is returned. No bias labels are used.
+
+Published settings kept here: GCE q = 0.7 and loss EMA alpha = 0.7 (alinlab/LfF, train.py and
+module/loss.py), class-wise max-normalisation of the EMAs. The optimiser and epochs are the
+evaluation protocol's (``TrainSchedule``), not LfF's Adam, so that erm / lff / dfa differ only
+in the objective; see docs/trainers.md.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from tqdm import tqdm
+
+from reference_methods.trainers.base import TrainSchedule
+from reference_methods.trainers.losses import LossEMA, generalized_cross_entropy, relative_difficulty
+
+
+class LfFTrainer:
+    """Learning from Failure: a GCE-trained biased net reweights the debiased net's cross-entropy."""
+
+    def __init__(self, q: float = 0.7, ema_alpha: float = 0.7) -> None:
+        if not 0.0 < q <= 1.0:
+            raise ValueError(f"lff: q must be in (0, 1], got {q}; the published value is 0.7")
+        if not 0.0 <= ema_alpha < 1.0:
+            raise ValueError(f"lff: ema_alpha must be in [0, 1), got {ema_alpha}; the published value is 0.7")
+        self.q = q
+        self.ema_alpha = ema_alpha
+
+    def fit(self, make_net: Callable[[], nn.Module], images: Tensor, labels: Tensor, *,
+            schedule: TrainSchedule, augment: Callable[[Tensor], Tensor] | None,
+            device: torch.device, generator: torch.Generator, progress: bool = False) -> nn.Module:
+        images, labels = images.to(device), labels.to(device)
+        n = labels.shape[0]
+        biased, debiased = make_net().to(device).train(), make_net().to(device).train()
+        params = list(biased.parameters()) + list(debiased.parameters())
+        optimizer = torch.optim.SGD(params, lr=schedule.lr, momentum=schedule.momentum,
+                                    weight_decay=schedule.weight_decay)
+        num_classes = int(labels.max()) + 1
+        ema_biased = LossEMA(labels, num_classes, self.ema_alpha)
+        ema_debiased = LossEMA(labels, num_classes, self.ema_alpha)
+
+        bar = tqdm(range(schedule.epochs), desc="lff", disable=not progress, leave=False)
+        for epoch in bar:
+            if epoch == schedule.epochs // 2:
+                for group in optimizer.param_groups:
+                    group["lr"] = schedule.lr * 0.1
+            order = torch.randperm(n, generator=generator, device=generator.device).to(device)
+            for batch in range(math.ceil(n / schedule.batch_size)):
+                index = order[batch * schedule.batch_size:(batch + 1) * schedule.batch_size]
+                x, y = images[index], labels[index]
+                if augment is not None:
+                    x = augment(x)
+                logits_biased, logits_debiased = biased(x), debiased(x)
+                ce_biased = F.cross_entropy(logits_biased, y, reduction="none")
+                ce_debiased = F.cross_entropy(logits_debiased, y, reduction="none")
+
+                ema_biased.update(index, ce_biased)
+                ema_debiased.update(index, ce_debiased)
+                weight = relative_difficulty(ema_biased.normalised(index), ema_debiased.normalised(index))
+
+                loss = generalized_cross_entropy(logits_biased, y, self.q).mean() + (ce_debiased * weight).mean()
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+            bar.set_postfix(loss=f"{loss.item():.3f}", weight=f"{weight.mean().item():.3f}")
+        return debiased.eval()
