@@ -1,0 +1,101 @@
+"""Pieces every distillation loop shares: seeded fresh nets, the synthetic set's start, checkpoints."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import asdict
+from pathlib import Path
+
+import torch
+from torch import Tensor, nn
+
+from reference_methods.datasets.base import BiasedDataset
+from reference_methods.io import atomic_torch_save
+from reference_methods.nets import build_net
+
+
+def net_kwargs(net: str, width: int, depth: int, norm: str) -> dict:
+    """Keyword arguments of ``build_net`` for ``net``: ConvNet takes width/depth/norm, ResNet-18 only norm."""
+    return {"width": width, "depth": depth, "norm": norm} if net == "convnet" else {"norm": norm}
+
+
+def seeded_net(net: str, data: BiasedDataset, generator: torch.Generator, device: torch.device,
+               **kwargs) -> nn.Module:
+    """A freshly initialised net whose initial weights come from ``generator``.
+
+    Layer initialisers draw from torch's global RNG; the draw happens inside ``fork_rng`` seeded
+    from ``generator``, so the net is reproducible and the global RNG is left as it was.
+    """
+    seed = int(torch.randint(0, 2**62, (1,), generator=generator))
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = build_net(net, data.channels, data.num_classes, data.im_size, **kwargs)
+    return model.to(device)
+
+
+def synthetic_labels(num_classes: int, ipc: int, device: torch.device) -> Tensor:
+    """Labels [K * ipc] in class blocks: [0]*ipc + [1]*ipc + ... (the VICO layout)."""
+    return torch.arange(num_classes, device=device).repeat_interleave(ipc)
+
+
+def initial_images(data: BiasedDataset, ipc: int, init: str, generator: torch.Generator,
+                   device: torch.device) -> Tensor:
+    """The synthetic images before distillation, [K * ipc, C, H, W] in class blocks.
+
+    ``real``: ``ipc`` distinct real images per class drawn uniformly, whatever the weights (VICO's
+    and MTT's real init). A weighted draw with replacement would start a class with duplicates,
+    and duplicates receive identical updates under batch-shared augmentation, so they would never
+    separate; the weights act through the losses instead. ``noise``: standard normal pixels.
+    """
+    if init == "real":
+        blocks = []
+        for c in range(data.num_classes):
+            members = torch.nonzero(data.train.labels == c, as_tuple=True)[0]
+            if members.numel() < ipc:
+                raise ValueError(f"class {c} has {members.numel()} training images, fewer than ipc={ipc}; "
+                                 "lower ipc or use init='noise'")
+            blocks.append(data.train.images[members[torch.randperm(members.numel(), generator=generator)[:ipc]]])
+        images = torch.cat(blocks)
+    elif init == "noise":
+        images = torch.randn((data.num_classes * ipc, data.channels, *data.im_size), generator=generator)
+    else:
+        raise ValueError(f"unknown init '{init}'; expected 'real' or 'noise'")
+    return images.to(device=device, dtype=torch.float32)
+
+
+def run_parameters(distiller, exclude: tuple[str, ...]) -> dict:
+    """A distiller dataclass's fields minus those that do not change its result (where files go, how often)."""
+    return {k: v for k, v in asdict(distiller).items() if k not in exclude}
+
+
+def weights_digest(weights: Tensor) -> str:
+    """A short fingerprint of the sample weights, so a checkpoint is never resumed with other weights."""
+    return hashlib.sha256(weights.detach().cpu().to(torch.float32).contiguous().numpy().tobytes()).hexdigest()[:16]
+
+
+class Checkpoint:
+    """One checkpoint file per run in ``checkpoint_dir``; ``None`` disables checkpointing.
+
+    ``identity`` (method, parameters, seed, data, weights digest) is stored with every save; a
+    resume with another identity is refused rather than silently mixing two runs.
+    """
+
+    def __init__(self, checkpoint_dir: Path | None, name: str, identity: dict) -> None:
+        self.path = Path(checkpoint_dir) / f"{name}.pt" if checkpoint_dir is not None else None
+        self.identity = identity
+
+    def load(self) -> dict | None:
+        """The saved state, or None when there is nothing to resume."""
+        if self.path is None or not self.path.exists():
+            return None
+        state = torch.load(self.path, map_location="cpu", weights_only=True)
+        if state["identity"] != self.identity:
+            raise ValueError(
+                f"checkpoint {self.path} belongs to another run ({state['identity']}, this run is "
+                f"{self.identity}); use a fresh checkpoint_dir or delete the file to start over"
+            )
+        return state
+
+    def save(self, state: dict) -> None:
+        if self.path is not None:
+            atomic_torch_save({**state, "identity": self.identity}, self.path)
