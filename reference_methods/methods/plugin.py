@@ -1,8 +1,10 @@
 """Default plugin: registers the bundled distillers."""
 
 from dd_plugins.manager import hookimpl
+from reference_methods.methods.dm import DM
 
 
 @hookimpl
 def dd_register_methods(register):
-    """Filled in as methods land (see reference_methods/methods/)."""
+    """The bundled distillers (see reference_methods/methods/)."""
+    register("dm", DM)

@@ -1,0 +1,167 @@
+"""Distribution Matching (Zhao & Bilen, WACV 2023), with sample weights through the adapters.
+
+Each iteration draws a fresh randomly initialised ConvNet, embeds a real batch of every class and
+the synthetic set, and moves the synthetic images so that each class's mean embedding matches the
+(weighted) mean embedding of its real batch. Published defaults (VICO-UoE/DatasetCondensation,
+``main_DM.py``): 20 000 iterations, SGD on the images with lr 1.0 and momentum 0.5, 256 real
+images per class, real init, DSA ``color_crop_cutout_flip_scale_rotate``.
+
+Two choices differ from the VICO loop, both documented in docs/methods.md:
+
+* All classes' real batches go through the net in ONE forward pass without autograd and the
+  synthetic set in one more. Instance norm normalises each image on its own, so this is exactly
+  the per-class loop (``class_embedding_loss_per_class`` is that loop, for tests and benchmarks).
+* One DSA parameter set per iteration, shared by every class and by the real and synthetic
+  batch. VICO seeds each class from the millisecond clock (so neighbouring classes often share
+  one anyway); a single set lets the whole batch be augmented in one call.
+
+Weights enter only through ``ClassSampler`` (which real images) and ``weighted_class_means`` (how
+they are averaged). The synthetic images start from a uniformly drawn real subset, as in VICO,
+whatever the weights: a weighted draw with replacement would start some classes with duplicate
+images, and DM moves duplicates identically, so they would never separate.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from torch import Tensor, nn
+from tqdm import tqdm
+
+from adapters.dm import weighted_class_means
+from adapters.sampling import ClassSampler
+from reference_methods.augment import DSAugment
+from reference_methods.datasets.base import BiasedDataset
+from reference_methods.methods.base import SyntheticSet
+from reference_methods.methods.loop import Checkpoint, net_kwargs, seeded_net, synthetic_labels, weights_digest
+from reference_methods.seeds import derive_seed, generator
+
+
+def class_embedding_loss(net: nn.Module, real: Tensor, coefficients: Tensor, syn: Tensor) -> Tensor:
+    """DM loss: sum over classes of the squared distance between real (weighted) and synthetic mean embeddings.
+
+    ``real`` [K * n, ...] and ``syn`` [K * ipc, ...] are in class blocks; ``coefficients`` [K, n].
+    Real images are embedded in one pass without autograd, the synthetic set in one more.
+    """
+    num_classes, n = coefficients.shape
+    with torch.no_grad():
+        real_embeddings = net.embed(real).view(num_classes, n, -1)
+    syn_embeddings = net.embed(syn).view(num_classes, syn.shape[0] // num_classes, -1)
+    return ((weighted_class_means(real_embeddings, coefficients) - syn_embeddings.mean(dim=1)) ** 2).sum()
+
+
+def class_embedding_loss_per_class(net: nn.Module, real: Tensor, coefficients: Tensor, syn: Tensor) -> Tensor:
+    """The same loss with VICO's loop of two forward passes per class (reference for tests and the benchmark)."""
+    num_classes, n = coefficients.shape
+    ipc = syn.shape[0] // num_classes
+    loss = syn.new_zeros(())
+    for c in range(num_classes):
+        with torch.no_grad():
+            real_embeddings = net.embed(real[c * n:(c + 1) * n])
+        syn_mean = net.embed(syn[c * ipc:(c + 1) * ipc]).mean(dim=0)
+        loss = loss + ((weighted_class_means(real_embeddings[None], coefficients[c:c + 1])[0] - syn_mean) ** 2).sum()
+    return loss
+
+
+def uniform_real_init(data: BiasedDataset, ipc: int, generator: torch.Generator) -> Tensor:
+    """``ipc`` distinct real images per class drawn uniformly, [K * ipc, C, H, W] in class blocks (VICO's init)."""
+    blocks = []
+    for c in range(data.num_classes):
+        in_class = torch.nonzero(data.train.labels == c, as_tuple=True)[0]
+        if in_class.numel() < ipc:
+            raise ValueError(f"class {c} has {in_class.numel()} training images, fewer than ipc={ipc}; "
+                             "lower ipc or use init='noise'")
+        blocks.append(data.train.images[in_class[torch.randperm(in_class.numel(), generator=generator)[:ipc]]])
+    return torch.cat(blocks).to(torch.float32)
+
+
+class DM:
+    """Distribution Matching: match per-class mean embeddings of random ConvNets (Zhao & Bilen 2023)."""
+
+    def __init__(self, ipc: int = 10, iterations: int = 20000, lr_img: float = 1.0, momentum: float = 0.5,
+                 batch_real: int = 256, init: str = "real", sampling: str = "resample", net: str = "convnet",
+                 net_width: int = 128, net_depth: int = 3, net_norm: str = "instancenorm", dsa: bool = True,
+                 checkpoint_every: int = 500) -> None:
+        if init not in ("real", "noise"):
+            raise ValueError(f"dm: unknown init '{init}'; expected 'real' or 'noise'")
+        if ipc < 1 or iterations < 0 or batch_real < 1 or checkpoint_every < 1:
+            raise ValueError("dm: ipc, batch_real and checkpoint_every must be >= 1 and iterations >= 0")
+        self.ipc = ipc
+        self.iterations = iterations
+        self.lr_img = lr_img
+        self.momentum = momentum
+        self.batch_real = batch_real
+        self.init = init
+        self.sampling = sampling
+        self.net = net
+        self.net_width = net_width
+        self.net_depth = net_depth
+        self.net_norm = net_norm
+        self.dsa = dsa
+        self.checkpoint_every = checkpoint_every
+
+    def distill(self, data: BiasedDataset, weights: Tensor, *, device: torch.device, seed: int,
+                progress: bool = False, checkpoint_dir: Path | None = None) -> SyntheticSet:
+        device = torch.device(device)
+        sampler = ClassSampler(data.train.labels, weights, data.num_classes, mode=self.sampling,
+                               generator=generator(derive_seed(seed, "dm/sampler")))
+        n_real = min(self.batch_real, sampler.max_batch)  # a tiny class caps the real batch (uniform draws never repeat)
+        loop_generator = generator(derive_seed(seed, "dm/loop"))  # fresh nets and DSA parameters
+        augment = DSAugment(flip=data.flip) if self.dsa else None
+        kwargs = net_kwargs(self.net, self.net_width, self.net_depth, self.net_norm)
+
+        init_generator = generator(derive_seed(seed, "dm/init"))
+        if self.init == "real":
+            start_images = uniform_real_init(data, self.ipc, init_generator)
+        else:
+            start_images = torch.randn((data.num_classes * self.ipc, data.channels, *data.im_size), generator=init_generator)
+        syn = start_images.to(device).requires_grad_(True)
+        optimizer = torch.optim.SGD([syn], lr=self.lr_img, momentum=self.momentum)
+
+        identity = {"method": "dm", "seed": seed, "dataset": data.name, "num_train": len(data.train),
+                    "weights": weights_digest(weights),
+                    **{k: v for k, v in vars(self).items() if k not in ("iterations", "checkpoint_every")}}
+        checkpoint = Checkpoint(checkpoint_dir, "dm", identity)
+        start, loss = 0, torch.zeros(())
+        state = checkpoint.load()
+        if state is not None:
+            if state["iteration"] > self.iterations:
+                raise ValueError(f"dm: the checkpoint in {checkpoint_dir} is at iteration {state['iteration']}, past "
+                                 f"iterations={self.iterations}; raise iterations or use a fresh checkpoint_dir")
+            start = state["iteration"]
+            with torch.no_grad():
+                syn.copy_(state["images"].to(device))
+            optimizer.load_state_dict(state["optimizer"])
+            sampler.load_state_dict(state["sampler"])
+            loop_generator.set_state(state["loop_generator"])
+            loss = torch.tensor(state["loss"])
+
+        real_images = data.train.images.to(device)
+        bar = tqdm(range(start, self.iterations), desc="dm", initial=start, total=self.iterations,
+                   disable=not progress)
+        for it in bar:
+            net = seeded_net(self.net, data, loop_generator, device, **kwargs).train().requires_grad_(False)
+            indices, coefficients = sampler.sample_all(n_real)
+            real = real_images[indices.view(-1).to(device)]
+            images = syn
+            if augment is not None:
+                params = augment.sample_params(loop_generator)
+                real, images = augment.apply(real, params), augment.apply(syn, params)
+            loss = class_embedding_loss(net, real, coefficients.to(device), images)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+
+            done = it + 1
+            if done % self.checkpoint_every == 0 or done == self.iterations:
+                checkpoint.save({"iteration": done, "images": syn.detach().cpu(), "optimizer": optimizer.state_dict(),
+                                 "sampler": sampler.state_dict(), "loop_generator": loop_generator.get_state(), "loss": loss.item()})
+            if progress and done % 50 == 0:
+                bar.set_postfix(loss=f"{loss.item():.3f}")
+
+        return SyntheticSet(
+            images=syn.detach().cpu(),
+            labels=synthetic_labels(data.num_classes, self.ipc, torch.device("cpu")),
+            extras={"batch_real": n_real, "final_loss": float(loss.detach())},
+        )
