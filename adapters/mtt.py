@@ -5,13 +5,17 @@ as (indices, coefficients) pairs; the expert's loss on a batch is Σ coefficient
 (``adapters.gradient_matching.weighted_cross_entropy``), so the weights shape the trajectory that
 the synthetic set later matches.
 
-- ``resample``: each class keeps its size n_c, but its n_c slots are drawn with replacement ∝ weight
-  within the class; the epoch is shuffled and cut into batches; coefficients are the plain mean
-  1/len(batch). A sample with weight 0 is never seen.
+- ``resample``: each class keeps its size n_c, but its n_c slots are refilled by draws with
+  replacement ∝ weight within the class; the epoch is shuffled and cut into batches; coefficients
+  are the plain mean 1/len(batch). A sample with weight 0 is never seen.
 - ``reweight``: a uniform permutation of all samples cut into batches; coefficients w_i / len(batch).
   Weights have mean 1 within each class (hence over the split), so each batch loss is an unbiased
-  estimate of the weighted mean loss, and uniform weights give exactly 1/len(batch): the
-  unweighted MTT epoch.
+  estimate of the weighted mean loss. Unlike ``ClassSampler``'s per-class batches, coefficients are
+  not renormalised per batch: an expert batch mixes classes, and renormalising would change the
+  classes' balance from batch to batch.
+
+A class whose weights are all equal keeps every sample once, so uniform weights give, in both
+modes, exactly the unweighted MTT epoch: ``randperm(N)`` cut into batches with coefficients 1/b.
 """
 
 from __future__ import annotations
@@ -35,14 +39,15 @@ def expert_epoch_batches(labels: Tensor, weights: Tensor, batch_size: int, *, mo
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     labels = labels.cpu()
     weights = weights.detach().cpu().to(torch.float32)
+    slots = torch.arange(labels.numel())
     if mode == "resample":
-        drawn = []
         for c in torch.unique(labels).tolist():
-            members = torch.nonzero(labels == c).flatten()
-            picks = torch.multinomial(weights[members], members.numel(), replacement=True, generator=generator)
-            drawn.append(members[picks])
-        pool = torch.cat(drawn)
-        order = pool[torch.randperm(pool.numel(), generator=generator)]
+            members = torch.nonzero(labels == c, as_tuple=True)[0]
+            class_weights = weights[members]
+            if not (class_weights == class_weights[0]).all():
+                slots[members] = members[torch.multinomial(class_weights, members.numel(), replacement=True,
+                                                           generator=generator)]
+    order = slots[torch.randperm(labels.numel(), generator=generator)]
+    if mode == "resample":
         return [(idx, torch.full((idx.numel(),), 1.0 / idx.numel())) for idx in torch.split(order, batch_size)]
-    order = torch.randperm(labels.numel(), generator=generator)
     return [(idx, weights[idx] / idx.numel()) for idx in torch.split(order, batch_size)]
