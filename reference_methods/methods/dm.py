@@ -33,6 +33,7 @@ from adapters.dm import weighted_class_means
 from adapters.sampling import ClassSampler
 from reference_methods.augment import DSAugment
 from reference_methods.datasets.base import BiasedDataset
+from reference_methods.evaluate import random_real_subset
 from reference_methods.methods.base import SyntheticSet
 from reference_methods.methods.loop import Checkpoint, net_kwargs, seeded_net, synthetic_labels, weights_digest
 from reference_methods.seeds import derive_seed, generator
@@ -62,18 +63,6 @@ def class_embedding_loss_per_class(net: nn.Module, real: Tensor, coefficients: T
         syn_mean = net.embed(syn[c * ipc:(c + 1) * ipc]).mean(dim=0)
         loss = loss + ((weighted_class_means(real_embeddings[None], coefficients[c:c + 1])[0] - syn_mean) ** 2).sum()
     return loss
-
-
-def uniform_real_init(data: BiasedDataset, ipc: int, generator: torch.Generator) -> Tensor:
-    """``ipc`` distinct real images per class drawn uniformly, [K * ipc, C, H, W] in class blocks (VICO's init)."""
-    blocks = []
-    for c in range(data.num_classes):
-        in_class = torch.nonzero(data.train.labels == c, as_tuple=True)[0]
-        if in_class.numel() < ipc:
-            raise ValueError(f"class {c} has {in_class.numel()} training images, fewer than ipc={ipc}; "
-                             "lower ipc or use init='noise'")
-        blocks.append(data.train.images[in_class[torch.randperm(in_class.numel(), generator=generator)[:ipc]]])
-    return torch.cat(blocks).to(torch.float32)
 
 
 class DM:
@@ -113,7 +102,7 @@ class DM:
 
         init_generator = generator(derive_seed(seed, "dm/init"))
         if self.init == "real":
-            start_images = uniform_real_init(data, self.ipc, init_generator)
+            start_images = random_real_subset(data.train, self.ipc, init_generator).images.float()
         else:
             start_images = torch.randn((data.num_classes * self.ipc, data.channels, *data.im_size), generator=init_generator)
         syn = start_images.to(device).requires_grad_(True)

@@ -1,0 +1,93 @@
+"""The evaluation protocol: train fresh nets on a (synthetic) set, score them on the unbiased test split.
+
+VICO protocol (``evaluate_synset`` in VICO-UoE/DatasetCondensation utils.py): ``num_eval`` nets,
+each trained from a fresh initialisation with the trainer (``erm`` = plain SGD) and DSA
+augmentation with per-sample parameters; the final-epoch net is scored. Each metric of
+``reference_methods.metrics`` is reported as mean and (population, like VICO's ``np.std``)
+standard deviation over the nets, with the per-net values. Also here: the random-real-subset
+baseline and the files a synthetic set is saved as.
+"""
+
+from __future__ import annotations
+
+import statistics
+from pathlib import Path
+
+import torch
+from torch import Tensor
+from tqdm import tqdm
+
+from dd_plugins.registry import get_trainer
+from reference_methods.augment import DSAugment
+from reference_methods.datasets.base import BiasedDataset, BiasedSplit
+from reference_methods.io import atomic_torch_save
+from reference_methods.methods.base import SyntheticSet
+from reference_methods.methods.loop import net_kwargs, seeded_net
+from reference_methods.metrics import METRICS, group_metrics
+from reference_methods.seeds import derive_seed, generator
+from reference_methods.trainers.base import Trainer, TrainSchedule
+
+
+@torch.no_grad()
+def predict(net: torch.nn.Module, images: Tensor, device: torch.device, batch_size: int = 1024) -> Tensor:
+    """Predicted classes [N] (CPU) of ``net`` in eval mode, in batches."""
+    net.eval()
+    return torch.cat([net(images[i:i + batch_size].to(device)).argmax(dim=1).cpu()
+                      for i in range(0, images.shape[0], batch_size)])
+
+
+def evaluate_set(images: Tensor, labels: Tensor, data: BiasedDataset, *, trainer: Trainer | str,
+                 schedule: TrainSchedule, num_eval: int = 5, net: str = "convnet", net_width: int = 128,
+                 net_depth: int = 3, net_norm: str = "instancenorm", dsa: bool = True, device: torch.device,
+                 seed: int, progress: bool = False) -> dict:
+    """Train ``num_eval`` fresh nets on (images, labels) and score each on ``data.test``.
+
+    Returns ``{metric: {"mean", "std", "runs"}}`` for every metric of ``METRICS`` (percent). Net
+    ``r`` draws its initialisation, batch order and augmentation from ``derive_seed(seed, "net/r")``,
+    so any one net can be reproduced on its own. ``trainer`` is a trainer or its registered name.
+    """
+    device = torch.device(device)
+    if isinstance(trainer, str):
+        trainer = get_trainer(trainer)
+    augmenter = DSAugment(flip=data.flip) if dsa else None
+    kwargs = net_kwargs(net, net_width, net_depth, net_norm)
+    test = data.test
+    runs: dict[str, list[float]] = {m: [] for m in METRICS}
+    for r in tqdm(range(num_eval), desc="evaluate", disable=not progress):
+        run_seed = derive_seed(seed, f"net/{r}")
+        init_generator = generator(derive_seed(run_seed, "init"))
+        augment_generator = generator(derive_seed(run_seed, "augment"))
+        trained = trainer.fit(
+            lambda: seeded_net(net, data, init_generator, device, **kwargs),
+            images.detach().float(), labels,
+            schedule=schedule,
+            augment=(lambda x: augmenter(x, augment_generator)) if augmenter is not None else None,
+            device=device, generator=generator(derive_seed(run_seed, "order")), progress=progress,
+        )
+        scores = group_metrics(predict(trained, test.images, device), test.labels, test.bias_labels,
+                               test.aligned_bias, data.num_classes)
+        for m in METRICS:
+            runs[m].append(scores[m])
+    return {m: {"mean": statistics.fmean(v), "std": statistics.pstdev(v), "runs": v} for m, v in runs.items()}
+
+
+def random_real_subset(split: BiasedSplit, ipc: int, generator: torch.Generator) -> BiasedSplit:
+    """``ipc`` distinct images per class drawn uniformly, in class blocks (the random-real baseline, and DM's init)."""
+    blocks = []
+    for c in range(int(split.aligned_bias.shape[0])):
+        in_class = torch.nonzero(split.labels == c, as_tuple=True)[0]
+        if in_class.numel() < ipc:
+            raise ValueError(f"class {c} has {in_class.numel()} training images, fewer than ipc={ipc}; lower ipc")
+        blocks.append(in_class[torch.randperm(in_class.numel(), generator=generator)[:ipc]])
+    return split.subset(torch.cat(blocks))
+
+
+def save_synthetic(syn: SyntheticSet, path: Path, config: dict) -> None:
+    """``synthetic.pt``: {images, labels, extras, config} on the CPU, written atomically."""
+    atomic_torch_save({"images": syn.images.detach().cpu(), "labels": syn.labels.detach().cpu(),
+                       "extras": syn.extras, "config": config}, path)
+
+
+def export_vico(syn: SyntheticSet, path: Path) -> None:
+    """The VICO / DC-BENCH layout ``{"data": [[images, labels]]}`` (one experiment), so their evaluators load our sets."""
+    atomic_torch_save({"data": [[syn.images.detach().cpu(), syn.labels.detach().cpu()]]}, path)

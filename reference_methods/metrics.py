@@ -1,0 +1,50 @@
+"""Accuracy and fairness metrics of predictions on a split with bias labels (all in percent).
+
+``acc`` overall; ``aligned_acc`` / ``conflicting_acc`` on samples whose bias value is / is not the
+one aligned with their class; ``worst_group`` the lowest accuracy over (class, bias value) groups;
+``deo_m`` / ``deo_a`` the max / mean over classes of the gap between the best and the worst bias
+group's recall within the class (difference of equal opportunity, as reported by FairDD).
+Groups without samples are skipped; a class with a single populated group has gap 0; a metric
+with no samples at all is NaN.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor
+
+METRICS = ("acc", "aligned_acc", "conflicting_acc", "worst_group", "deo_m", "deo_a")
+
+
+def _percent(correct: Tensor) -> float:
+    return 100.0 * correct.float().mean().item() if correct.numel() else math.nan
+
+
+def group_metrics(predictions: Tensor, labels: Tensor, bias_labels: Tensor, aligned_bias: Tensor,
+                  num_classes: int) -> dict[str, float]:
+    """The six metrics of ``METRICS`` for predicted classes [N] against ``labels`` [N] and ``bias_labels`` [N]."""
+    predictions, labels, bias_labels = predictions.cpu(), labels.cpu(), bias_labels.cpu()
+    correct = predictions == labels
+    aligned = bias_labels == aligned_bias.cpu()[labels]
+    num_bias = int(bias_labels.max()) + 1 if bias_labels.numel() else 0
+    group_acc = []
+    gaps = []
+    for c in range(num_classes):
+        recalls = []
+        for b in range(num_bias):
+            in_group = (labels == c) & (bias_labels == b)
+            if in_group.any():
+                recalls.append(_percent(correct[in_group]))
+        group_acc += recalls
+        if recalls:
+            gaps.append(max(recalls) - min(recalls))
+    return {
+        "acc": _percent(correct),
+        "aligned_acc": _percent(correct[aligned]),
+        "conflicting_acc": _percent(correct[~aligned]),
+        "worst_group": min(group_acc) if group_acc else math.nan,
+        "deo_m": max(gaps) if gaps else math.nan,
+        "deo_a": sum(gaps) / len(gaps) if gaps else math.nan,
+    }

@@ -1,0 +1,49 @@
+"""Plain empirical risk minimisation: the VICO evaluation loop (``evaluate_synset`` in utils.py).
+
+Mini-batch SGD on cross-entropy with the protocol's ``TrainSchedule`` (lr 0.01, momentum 0.9,
+weight decay 5e-4, batch 256, lr x0.1 at half of the epochs), the DSA augmentation applied to
+each batch when given. This is the trainer behind every number of the distillation tables.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from tqdm import tqdm
+
+from reference_methods.trainers.base import TrainSchedule
+
+
+class ERMTrainer:
+    """Empirical risk minimisation: cross-entropy with SGD, the VICO evaluation protocol."""
+
+    def fit(self, make_net: Callable[[], nn.Module], images: Tensor, labels: Tensor, *,
+            schedule: TrainSchedule, augment: Callable[[Tensor], Tensor] | None,
+            device: torch.device, generator: torch.Generator, progress: bool = False) -> nn.Module:
+        images, labels = images.to(device), labels.to(device)
+        n = labels.shape[0]
+        net = make_net().to(device).train()
+        optimizer = torch.optim.SGD(net.parameters(), lr=schedule.lr, momentum=schedule.momentum,
+                                    weight_decay=schedule.weight_decay)
+        bar = tqdm(range(schedule.epochs), desc="erm", disable=not progress, leave=False)
+        for epoch in bar:
+            if epoch == schedule.epochs // 2:
+                for group in optimizer.param_groups:
+                    group["lr"] = schedule.lr * 0.1
+            order = torch.randperm(n, generator=generator, device=generator.device).to(device)
+            for batch in range(math.ceil(n / schedule.batch_size)):
+                index = order[batch * schedule.batch_size:(batch + 1) * schedule.batch_size]
+                x, y = images[index], labels[index]
+                if augment is not None:
+                    x = augment(x)
+                loss = F.cross_entropy(net(x), y)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+            if progress:
+                bar.set_postfix(loss=f"{loss.item():.3f}")
+        return net.eval()
