@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import sys
+from pathlib import Path
 
 from dd_plugins import DDPluginsError
 from dd_plugins.manager import describe_plugins
@@ -28,6 +30,114 @@ def cmd_list(args: argparse.Namespace) -> int:
     return _print_names(args.kind)
 
 
+def cmd_datasets(args: argparse.Namespace) -> int:
+    if not args.show:
+        return _print_names("dataset")
+    from pathlib import Path
+
+    from dd_plugins.registry import create
+    from reference_methods.datasets.show import format_stats, parse_assignments, save_examples
+
+    dataset = create("dataset", args.show, **parse_assignments(args.set))
+    print(format_stats(dataset))
+    print(f"\nexamples: {save_examples(dataset, Path(args.out or f'{args.show}_examples.png'))}")
+    return 0
+
+
+def cmd_bench_speed(args: argparse.Namespace) -> int:
+    from reference_methods.bench_speed import main as bench_speed_main  # torch-heavy; only when asked
+
+    return bench_speed_main(args.bench_args)
+
+
+def _progress(args: argparse.Namespace) -> bool:
+    return not args.quiet and sys.stderr.isatty()
+
+
+def _print_report(folder: Path, compare: str | None = None) -> None:
+    from reference_methods.report import write_report
+
+    markdown, paths = write_report([folder], folder, compare=compare)
+    print()
+    print(markdown, end="")
+    print(f"\nReport: {paths[0]}, {paths[1]}, {paths[2]}")
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from reference_methods.config import load_raw, parse_overrides, resolve
+    from reference_methods.grid import expand_grid, grid_axes, grid_summary, parse_shard, run_grid
+    from reference_methods.pipeline import run_experiment
+
+    raw = load_raw(args.config)
+    overrides = parse_overrides(args.set)
+    shard = parse_shard(args.shard) if args.shard else None
+    if not grid_axes(raw, overrides):
+        config = resolve(raw, overrides)
+        run_dir = Path(args.out) if args.out else Path(config.run["out_dir"]) / raw.name
+        result = run_experiment(config, run_dir, force=args.force, progress=_progress(args), echo=not args.quiet)
+        if result.finished_before:
+            print(f"{run_dir} holds a finished run of this config; use --force to run it again.")
+        _print_report(run_dir, args.compare)
+        return 0
+    cells = expand_grid(raw, overrides)
+    grid_dir = Path(args.out) if args.out else Path(cells[0].config.run["out_dir"]) / raw.name
+    print(f"grid {raw.name}: {len(cells)} cells into {grid_dir}" + (f", shard {args.shard}" if shard else ""))
+    outcomes = run_grid(raw, cells, grid_dir, overrides=overrides, jobs=args.jobs, shard=shard, force=args.force,
+                        progress=_progress(args) and args.jobs <= 1)
+    print(grid_summary(outcomes))
+    if any(o.status != "failed" for o in outcomes):
+        _print_report(grid_dir, args.compare)
+    return 1 if any(o.status == "failed" for o in outcomes) else 0
+
+
+def cmd_weigh(args: argparse.Namespace) -> int:
+    from dd_plugins.diagnostics import format_diagnostics
+    from reference_methods.config import load_raw, parse_overrides, resolve
+    from reference_methods.grid import CACHE_DIR, expand_grid, grid_axes
+    from reference_methods.pipeline import run_weighing
+
+    raw = load_raw(args.config)
+    overrides = parse_overrides(args.set)
+    if not grid_axes(raw, overrides):
+        config = resolve(raw, overrides)
+        run_dir = Path(args.out) if args.out else Path(config.run["out_dir"]) / raw.name
+        jobs = [(config, run_dir, run_dir / ".cache")]
+    else:
+        cells = expand_grid(raw, overrides)
+        grid_dir = Path(args.out) if args.out else Path(cells[0].config.run["out_dir"]) / raw.name
+        seen, jobs = set(), []
+        for cell in cells:  # one weighing per distinct (data, weighter, seed); other axes reuse it
+            key = json.dumps([cell.config.to_dict()[s] for s in ("data", "weighter")] + [cell.config.seed])
+            if key not in seen:
+                seen.add(key)
+                jobs.append((cell.config, grid_dir / cell.name, grid_dir / CACHE_DIR))
+    for config, run_dir, cache_dir in jobs:
+        stats = run_weighing(config, run_dir, force=args.force, progress=_progress(args), echo=not args.quiet,
+                             cache_dir=cache_dir)
+        print(f"{config.weighter.name} on {config.data.name} (seed {config.seed}): {format_diagnostics(stats)}; "
+              f"histogram {run_dir / 'weights.png'}")
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from reference_methods.report import write_report
+
+    folders = [Path(f) for f in args.folders]
+    markdown, paths = write_report(folders, Path(args.out) if args.out else folders[0], compare=args.compare)
+    print(markdown, end="")
+    print(f"\nReport: {paths[0]}, {paths[1]}, {paths[2]}")
+    return 0
+
+
+def _add_config_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("config", help="a shipped config name (e.g. quickstart, bench/cmnist_ipc10) or a TOML file")
+    p.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                   help="override a config value (TOML syntax; bare words are strings); repeatable")
+    p.add_argument("--out", metavar="DIR", help="run (or grid) folder; default run.out_dir/<config name>")
+    p.add_argument("--force", action="store_true", help="start over instead of resuming what the folder holds")
+    p.add_argument("--quiet", action="store_true", help="no progress bars and no log lines on the console")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="dd-distill",
@@ -40,8 +150,15 @@ def build_parser() -> argparse.ArgumentParser:
     for kind, plural in (("weighter", "weighters"), ("method", "methods"), ("trainer", "trainers")):
         p = sub.add_parser(plural, help=f"list registered {plural} with a one-line description")
         p.set_defaults(func=cmd_list, kind=kind)
-    p = sub.add_parser("datasets", help="list registered datasets with a one-line description")
-    p.set_defaults(func=cmd_list, kind="dataset")
+    p = sub.add_parser("datasets", help="list registered datasets, or --show one (statistics and a PNG of examples)")
+    p.add_argument("--show", metavar="NAME", help="build dataset NAME, print per-class aligned/conflicting counts, save examples")
+    p.add_argument("--set", metavar="KEY=VALUE", action="append", default=[], help="dataset parameter for --show (repeatable)")
+    p.add_argument("--out", metavar="PNG", help="where --show saves the examples (default: NAME_examples.png)")
+    p.set_defaults(func=cmd_datasets)
+    p = sub.add_parser("bench-speed", add_help=False,
+                       help="time iterations/s of each method and DM's one-pass embedding (see --help)")
+    p.add_argument("bench_args", nargs=argparse.REMAINDER)
+    p.set_defaults(func=cmd_bench_speed)
     return parser
 
 
@@ -53,6 +170,17 @@ def main(argv: list[str] | None = None) -> int:
     except DDPluginsError as exc:
         print(f"dd-distill: error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("dd-distill: interrupted. Finished steps are saved; re-run the same command to resume "
+              "(distillation continues from its last checkpoint).", file=sys.stderr)
+        return 130
+    except OSError as exc:
+        what = f" {exc.filename}" if exc.filename else ""
+        advice = ("The disk is full: free space" if exc.errno == errno.ENOSPC
+                  else "Check the path and its permissions")
+        print(f"dd-distill: error: could not read or write{what} ({exc.strerror or exc}). {advice}, then re-run "
+              "the same command: results already written are kept and the run resumes.", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":
