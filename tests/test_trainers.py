@@ -9,6 +9,8 @@ import torch
 import torch.nn.functional as F
 
 import dd_plugins
+from reference_methods.evaluate import evaluate_set
+from reference_methods.metrics import METRICS
 from reference_methods.nets import ConvNet
 from reference_methods.seeds import generator
 from reference_methods.trainers.base import TrainSchedule
@@ -167,3 +169,14 @@ def test_trainer_registered_in_process_is_usable_by_name():
     finally:
         pm.unregister(name="untrained-plugin")
     assert "untrained" not in dd_plugins.list_trainers()
+
+
+@pytest.mark.parametrize("name", ["lff", "dfa"])
+def test_trainer_by_name_through_evaluate_set_returns_metrics(name, tiny_biased_dataset):
+    data = tiny_biased_dataset
+    result = evaluate_set(data.train.images[::4], data.train.labels[::4], data, trainer=name,
+                          schedule=TrainSchedule(epochs=2, batch_size=16), num_eval=1, net_width=8, net_depth=2,
+                          device=CPU, seed=0)
+    assert set(result) == set(METRICS)
+    assert all(len(result[m]["runs"]) == 1 for m in METRICS)
+    assert 0 <= result["acc"]["mean"] <= 100 and 0 <= result["worst_group"]["mean"] <= 100
