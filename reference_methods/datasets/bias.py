@@ -1,9 +1,10 @@
 """Which bias value each sample gets: exact per-class counts, then a seeded shuffle.
 
-The counts follow LfF's ``make_attr_labels`` (alinlab/LfF, make_dataset.py): in class c the
-aligned value gets ``aligned_share`` of the samples and every other value an equal part of the
-rest, rounded on the cumulative sum over bias values so the parts add up to the class size and
-differ by at most one. Which samples land in which part is drawn with the caller's generator.
+In class c the aligned value gets exactly ``round(n_c * aligned_share)`` samples and the rest is
+spread evenly over the other values (parts differ by at most one, rounded on the cumulative sum
+so they add up). LfF's ``make_attr_labels`` (alinlab/LfF, make_dataset.py) rounds the aligned
+part on the same cumulative sum, so its counts can differ from these by one sample per class.
+Which samples land in which part is drawn with the caller's generator.
 """
 
 from __future__ import annotations
@@ -14,13 +15,17 @@ from torch import Tensor
 
 def bias_counts(class_size: int, aligned_value: int, aligned_share: float, num_bias: int) -> Tensor:
     """How many samples of one class get each bias value: [num_bias] int64 summing to class_size."""
-    if num_bias == 1:
-        return torch.tensor([class_size], dtype=torch.int64)
-    shares = torch.full((num_bias,), (1.0 - aligned_share) / (num_bias - 1), dtype=torch.float64)
-    shares[aligned_value] = aligned_share
-    milestones = torch.round(class_size * torch.cumsum(shares, 0)).to(torch.int64)
-    milestones[-1] = class_size  # float error must not lose or add a sample
-    return torch.diff(milestones, prepend=torch.zeros(1, dtype=torch.int64))
+    counts = torch.zeros(num_bias, dtype=torch.int64)
+    aligned = min(class_size, round(class_size * aligned_share))
+    counts[aligned_value] = aligned
+    others = [b for b in range(num_bias) if b != aligned_value]
+    if not others:
+        counts[aligned_value] = class_size
+        return counts
+    rest = class_size - aligned
+    milestones = [round(rest * (i + 1) / len(others)) for i in range(len(others))]
+    counts[others] = torch.diff(torch.tensor(milestones), prepend=torch.zeros(1, dtype=torch.int64))
+    return counts
 
 
 def assign_bias(

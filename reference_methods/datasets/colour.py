@@ -81,12 +81,6 @@ def binary_background(grey: Tensor, colours: Tensor) -> Tensor:
     return mask * colours.view(-1, 3, 1, 1)
 
 
-def blend_background(grey: Tensor, colours: Tensor) -> Tensor:
-    """White object fading into the colour where it is dark (the intent of FairDD's C-FMNIST BG)."""
-    alpha = grey.unsqueeze(1)
-    return alpha + (1.0 - alpha) * colours.view(-1, 3, 1, 1)
-
-
 def to_uint8(images: Tensor) -> Tensor:
     """[0, 1] float images to uint8, rounding to the nearest level."""
-    return (images.clamp(0.0, 1.0) * 255.0).round().to(torch.uint8)
+    return images.clamp(0.0, 1.0).mul_(255.0).round_().to(torch.uint8)

@@ -4,6 +4,10 @@
 32x32 and painted with ten pure colours; in train a ``bias_ratio`` share of class k has colour k
 and the rest is spread evenly over the other nine colours; the test split uses ``test_bias_ratio``
 (0.1 = every colour equally often). ``cifar10s``: CIFAR10-S, grey versus colour.
+
+C-FMNIST BG keeps the garment's grey levels over the coloured background (as ``bg_fmnist``).
+FairDD's code meant a white garment fading into the colour, but its arithmetic overflows, and a
+white garment would vanish on FairDD's tenth colour, white.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ from reference_methods.datasets.colour import (
     FAIRDD_COLOURS,
     binary_background,
     binary_foreground,
-    blend_background,
+    colour_background,
     colour_foreground,
 )
 from reference_methods.datasets.lff import NUM_COLOURS, colour_split
@@ -73,8 +77,8 @@ def build_cfmnist_fg(*, seed: int = 0, root: str | None = None, bias_ratio: floa
 
 
 def build_cfmnist_bg(*, seed: int = 0, root: str | None = None, bias_ratio: float = 0.9, test_bias_ratio: float = 0.1) -> BiasedDataset:
-    """FairDD C-FMNIST (BG): 32x32 white garment on a pure-colour background, bias_ratio of class k on colour k."""
-    return _build_colour("cfmnist_bg", "FashionMNIST", blend_background, seed=seed, root=root, bias_ratio=bias_ratio, test_bias_ratio=test_bias_ratio)
+    """FairDD C-FMNIST (BG): 32x32 grey garment on a pure-colour background, bias_ratio of class k on colour k."""
+    return _build_colour("cfmnist_bg", "FashionMNIST", colour_background, seed=seed, root=root, bias_ratio=bias_ratio, test_bias_ratio=test_bias_ratio)
 
 
 def pil_grey(images: Tensor) -> Tensor:

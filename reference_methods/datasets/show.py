@@ -61,7 +61,7 @@ def save_examples(dataset: BiasedDataset, path: Path, per_side: int = 6) -> Path
     split = dataset.train
     _, h, w = split.images.shape[1:]
     gap = max(2, w // 4)
-    canvas = torch.ones((3, dataset.num_classes * (h + 2), 2 * per_side * (w + 2) + gap))
+    canvas = torch.full((3, dataset.num_classes * (h + 2), 2 * per_side * (w + 2) + gap), 0.5)  # grey gaps: white and black images both stand out
     for c in range(dataset.num_classes):
         in_class = split.labels == c
         for side, mask in enumerate((in_class & split.aligned, in_class & split.conflicting)):
