@@ -180,3 +180,12 @@ def test_trainer_by_name_through_evaluate_set_returns_metrics(name, tiny_biased_
     assert set(result) == set(METRICS)
     assert all(len(result[m]["runs"]) == 1 for m in METRICS)
     assert 0 <= result["acc"]["mean"] <= 100 and 0 <= result["worst_group"]["mean"] <= 100
+
+
+@pytest.mark.parametrize("trainer", [LfFTrainer(), DFATrainer()], ids=["lff", "dfa"])
+def test_trainer_keeps_every_class_of_the_net_when_the_set_lacks_one(trainer):
+    images, labels = tiny_set()
+    keep = labels < 2  # class 2 absent from the training set
+    net = trainer.fit(make_net, images[keep], labels[keep], schedule=TrainSchedule(epochs=1, batch_size=8),
+                      augment=None, device=CPU, generator=generator(0))
+    assert net(images[:5]).shape == (5, 3)

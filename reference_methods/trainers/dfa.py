@@ -80,8 +80,8 @@ class DFATrainer:
             device: torch.device, generator: torch.Generator, progress: bool = False) -> nn.Module:
         images, labels = images.to(device), labels.to(device)
         n = labels.shape[0]
-        num_classes = int(labels.max()) + 1
         intrinsic, bias = make_net().to(device), make_net().to(device)
+        num_classes = intrinsic.classifier.out_features
         width = intrinsic.feature_dim + bias.feature_dim
         net = DisentangledNet(intrinsic, bias, nn.Linear(width, num_classes)).to(device).train()
         bias_classifier = nn.Linear(width, num_classes).to(device)

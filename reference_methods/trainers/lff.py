@@ -46,7 +46,7 @@ class LfFTrainer:
         params = list(biased.parameters()) + list(debiased.parameters())
         optimizer = torch.optim.SGD(params, lr=schedule.lr, momentum=schedule.momentum,
                                     weight_decay=schedule.weight_decay)
-        num_classes = int(labels.max()) + 1
+        num_classes = debiased.classifier.out_features
         ema_biased = LossEMA(labels, num_classes, self.ema_alpha)
         ema_debiased = LossEMA(labels, num_classes, self.ema_alpha)
 
