@@ -155,16 +155,33 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--set", metavar="KEY=VALUE", action="append", default=[], help="dataset parameter for --show (repeatable)")
     p.add_argument("--out", metavar="PNG", help="where --show saves the examples (default: NAME_examples.png)")
     p.set_defaults(func=cmd_datasets)
-    p = sub.add_parser("bench-speed", add_help=False,
-                       help="time iterations/s of each method and DM's one-pass embedding (see --help)")
-    p.add_argument("bench_args", nargs=argparse.REMAINDER)
-    p.set_defaults(func=cmd_bench_speed)
+    sub.add_parser("bench-speed", add_help=False,
+                   help="time iterations/s of each method and DM's one-pass embedding (see bench-speed --help)")
+
+    p = sub.add_parser("run", help="weigh, distil and evaluate one config or every cell of its [grid]")
+    _add_config_arguments(p)
+    p.add_argument("--jobs", type=int, default=1, metavar="N", help="grid cells run in N parallel processes")
+    p.add_argument("--shard", metavar="I/N", help="run only grid cells I, I+N, I+2N, ... (0 <= I < N)")
+    p.add_argument("--compare", choices=["weighter"], help="add the gain of each row over the uniform weighter")
+    p.set_defaults(func=cmd_run)
+    p = sub.add_parser("weigh", help="only the weighter step, with diagnostics and a weight histogram")
+    _add_config_arguments(p)
+    p.set_defaults(func=cmd_weigh)
+    p = sub.add_parser("report", help="gather run folders into Markdown/CSV tables and a PNG chart")
+    p.add_argument("folders", nargs="+", metavar="DIR", help="run or grid folders (searched recursively)")
+    p.add_argument("--out", metavar="DIR", help="where report.md/.csv/.png go; default the first DIR")
+    p.add_argument("--compare", choices=["weighter"], help="add the gain of each row over the uniform weighter")
+    p.set_defaults(func=cmd_report)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["bench-speed"]:  # its own parser takes every option, --help included
+        args = argparse.Namespace(func=cmd_bench_speed, bench_args=argv[1:])
+    else:
+        args = parser.parse_args(argv)
     try:
         return args.func(args)
     except DDPluginsError as exc:
