@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import inspect
 import math
+import pickle
 import warnings
 from pathlib import Path
 
@@ -32,7 +33,7 @@ from reference_methods.datasets.colour import (
 )
 from reference_methods.datasets.corruptions import CORRUPTIONS, SEVERITIES
 from reference_methods.datasets.errors import DataNotFoundError, DatasetParameterError
-from reference_methods.datasets.fairdd import CIFAR10S_ALIGNED, cifar10s_splits, pil_grey
+from reference_methods.datasets.fairdd import CIFAR10S_ALIGNED, build_cifar10s, cifar10s_splits, pil_grey
 from reference_methods.datasets.lff import build_cmnist, colour_split
 from reference_methods.datasets.raw import load_mnist_family
 from reference_methods.datasets.show import parse_assignments
@@ -388,6 +389,28 @@ def test_missing_raw_files_name_the_files_and_folder(tmp_path):
 def test_cifar_builders_need_real_cifar10(tmp_path):
     with pytest.raises(DataNotFoundError, match="data_batch_1"):
         build_cifar10c(root=str(tmp_path / "offline"))
+
+
+def _fake_cifar10(root: Path, per_batch: int = 20) -> None:
+    folder = root / "cifar-10-batches-py"
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
+        batch = {"data": rng.integers(0, 256, (per_batch, 3072), dtype=np.uint8), "labels": [i % 10 for i in range(per_batch)]}
+        with open(folder / name, "wb") as f:
+            pickle.dump(batch, f)
+
+
+def test_cifar_builders_read_the_python_batches(tmp_path):
+    _fake_cifar10(tmp_path)
+    corrupted = build_cifar10c(root=str(tmp_path), conflict_ratio=0.1, severity=2)
+    assert corrupted.train.images.shape == (100, 3, 32, 32) and corrupted.test.images.shape == (20, 3, 32, 32)
+    assert corrupted.flip is True and corrupted.num_bias == 10
+    assert all(row == {"aligned": 9, "conflicting": 1} for row in corrupted.stats()["train"].values())
+    grey_colour = build_cifar10s(root=str(tmp_path), bias_ratio=0.8)
+    assert grey_colour.train.images.shape == (100, 3, 32, 32) and grey_colour.test.images.shape == (40, 3, 32, 32)
+    assert grey_colour.num_bias == 2 and grey_colour.train.aligned_bias.tolist() == [0] * 5 + [1] * 5
+    assert all(row == {"aligned": 8, "conflicting": 2} for row in grey_colour.stats()["train"].values())
 
 
 # ------------------------------------------------------------------ bFFHQ

@@ -23,7 +23,7 @@ from torch import Tensor
 
 from reference_methods.io import atomic_torch_save
 
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2  # bump whenever a builder would produce different splits for the same parameters
 
 
 def data_root(root: str | os.PathLike | None = None) -> Path:
