@@ -15,6 +15,12 @@ Two choices differ from the VICO loop, both documented in docs/methods.md:
   batch. VICO seeds each class from the millisecond clock (so neighbouring classes often share
   one anyway); a single set lets the whole batch be augmented in one call.
 
+Under torchrun each rank matches a block of classes (``reference_methods.distributed``): every
+rank draws the same nets, DSA parameters and real batches, embeds only its classes, and the
+ranks exchange their synthetic rows at each checkpoint and at the end. The loss is a sum over
+classes, so this equals the one-process run (up to float rounding; batch norm would mix classes
+and is refused).
+
 Weights enter only through ``ClassSampler`` (which real images) and ``weighted_class_means`` (how
 they are averaged). The synthetic images start from a uniformly drawn real subset, as in VICO,
 whatever the weights: a weighted draw with replacement would start some classes with duplicate
@@ -31,11 +37,13 @@ from tqdm import tqdm
 
 from adapters.dm import weighted_class_means
 from adapters.sampling import ClassSampler
+from reference_methods import distributed
 from reference_methods.augment import DSAugment
 from reference_methods.datasets.base import BiasedDataset
 from reference_methods.evaluate import random_real_subset
 from reference_methods.methods.base import SyntheticSet
-from reference_methods.methods.loop import Checkpoint, net_kwargs, seeded_net, synthetic_labels, weights_digest
+from reference_methods.methods.loop import (Checkpoint, class_real_images, net_kwargs, seeded_net, synthetic_labels,
+                                            weights_digest)
 from reference_methods.seeds import derive_seed, generator
 
 
@@ -93,6 +101,11 @@ class DM:
     def distill(self, data: BiasedDataset, weights: Tensor, *, device: torch.device, seed: int,
                 progress: bool = False, checkpoint_dir: Path | None = None) -> SyntheticSet:
         device = torch.device(device)
+        classes = distributed.class_range(data.num_classes)  # this rank's classes: all of them in one process
+        if len(classes) < data.num_classes and self.net_norm == "batchnorm":
+            raise ValueError("dm: batch norm mixes the classes of one forward pass, so they cannot be split across "
+                             "processes; use net_norm='instancenorm' or run in one process")
+        own_rows = slice(classes.start * self.ipc, classes.stop * self.ipc)
         sampler = ClassSampler(data.train.labels, weights, data.num_classes, mode=self.sampling,
                                generator=generator(derive_seed(seed, "dm/sampler")))
         n_real = min(self.batch_real, sampler.max_batch)  # a tiny class caps the real batch (uniform draws never repeat)
@@ -126,17 +139,18 @@ class DM:
             loop_generator.set_state(state["loop_generator"])
             loss = torch.tensor(state["loss"])
 
-        real_images = data.train.images.to(device)
+        real_images, position = class_real_images(data, classes, device)
         bar = tqdm(range(start, self.iterations), desc="dm", initial=start, total=self.iterations,
                    disable=not progress)
         for it in bar:
             net = seeded_net(self.net, data, loop_generator, device, **kwargs).train().requires_grad_(False)
-            indices, coefficients = sampler.sample_all(n_real)
-            real = real_images[indices.view(-1).to(device)]
-            images = syn
+            indices, coefficients = sampler.sample_all(n_real)  # every class, so all ranks' samplers stay in step
+            indices, coefficients = indices[classes.start:classes.stop], coefficients[classes.start:classes.stop]
+            real = real_images[position[indices.reshape(-1)].to(device)]
+            images = syn[own_rows]
             if augment is not None:
                 params = augment.sample_params(loop_generator)
-                real, images = augment.apply(real, params), augment.apply(syn, params)
+                real, images = augment.apply(real, params), augment.apply(images, params)
             loss = class_embedding_loss(net, real, coefficients.to(device), images)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -144,6 +158,9 @@ class DM:
 
             done = it + 1
             if done % self.checkpoint_every == 0 or done == self.iterations:
+                distributed.exchange_class_blocks(syn, data.num_classes)
+                distributed.exchange_optimizer_state(optimizer, syn, data.num_classes)
+                loss = distributed.all_reduce_sum(loss.detach())
                 checkpoint.save({"iteration": done, "images": syn.detach().cpu(), "optimizer": optimizer.state_dict(),
                                  "sampler": sampler.state_dict(), "loop_generator": loop_generator.get_state(), "loss": loss.item()})
             if progress and done % 50 == 0:

@@ -7,6 +7,11 @@ images take one SGD step on the summed distance; then the net trains ``inner_loo
 synthetic set, so later outer steps match gradients further along a training run.
 Defaults are VICO-UoE/DatasetCondensation ``main.py``: 1000 iterations, lr_img 0.1 (momentum 0.5),
 lr_net 0.01 (plain SGD), 256 real images per class, batch 256 for the inner epochs.
+
+Under torchrun each rank matches a block of classes (``reference_methods.distributed``): all
+ranks draw the same nets, batches and augmentations, each computes the gradient distance of its
+own classes only, and after every image step the ranks exchange their synthetic rows, so each
+trains the next inner epochs on the whole, identical set.
 """
 
 from __future__ import annotations
@@ -22,11 +27,12 @@ from tqdm import tqdm
 from adapters.gradient_matching import weighted_cross_entropy
 from adapters.sampling import MODES as SAMPLING_MODES
 from adapters.sampling import ClassSampler
+from reference_methods import distributed
 from reference_methods.augment import DSAugment
 from reference_methods.datasets.base import BiasedDataset
 from reference_methods.methods.base import SyntheticSet
-from reference_methods.methods.loop import (Checkpoint, initial_images, net_kwargs, run_parameters,
-                                            seeded_net, synthetic_labels, weights_digest)
+from reference_methods.methods.loop import (Checkpoint, class_real_images, initial_images, net_kwargs,
+                                            run_parameters, seeded_net, synthetic_labels, weights_digest)
 from reference_methods.seeds import derive_seed, generator
 
 # (outer_loop, inner_loop) per IPC, from VICO's get_loops.
@@ -106,7 +112,8 @@ class DSADistiller:
         sampler = ClassSampler(data.train.labels, weights, data.num_classes, mode=self.sampling,
                                generator=generator(derive_seed(seed, "dsa-sampler")))
         augment = DSAugment(flip=data.flip)
-        real_images = data.train.images.to(device)
+        classes = distributed.class_range(data.num_classes)  # this rank's classes: all of them in one process
+        real_images, position = class_real_images(data, classes, device)
         labels_syn = synthetic_labels(data.num_classes, self.ipc, device)
         image_syn = initial_images(data, self.ipc, self.init, gen, device).requires_grad_(True)
         optimizer_img = torch.optim.SGD([image_syn], lr=self.lr_img, momentum=0.5)
@@ -141,7 +148,9 @@ class DSADistiller:
                 for c in range(data.num_classes):
                     idx, coefficients = sampler.sample(c, min(self.batch_real, sampler.class_size(c)))
                     siamese = augment.sample_params(gen)
-                    x_real = augment.apply(real_images[idx.to(device)], siamese)
+                    if c not in classes:  # another rank's class: its draws above keep the generators in step
+                        continue
+                    x_real = augment.apply(real_images[position[idx].to(device)], siamese)
                     x_syn = augment.apply(image_syn[c * self.ipc:(c + 1) * self.ipc], siamese)
                     y_real = torch.full((idx.numel(),), c, device=device)
                     loss_real = weighted_cross_entropy(net(x_real), y_real, coefficients)
@@ -152,6 +161,7 @@ class DSADistiller:
                 optimizer_img.zero_grad()
                 loss.backward()
                 optimizer_img.step()
+                distributed.exchange_class_blocks(image_syn, data.num_classes)
                 if outer == outer_loop - 1:
                     break
                 train_on_synthetic(net, optimizer_net, image_syn.detach(), labels_syn, augment,
@@ -160,6 +170,7 @@ class DSADistiller:
                 bar.set_postfix(match=f"{loss.item() / data.num_classes:.4f}")
             done = iteration + 1
             if done % self.checkpoint_every == 0 or done == self.iterations:
+                distributed.exchange_optimizer_state(optimizer_img, image_syn, data.num_classes)
                 checkpoint.save({"iteration": done, "images": image_syn.detach().cpu(),
                                  "optimizer_img": optimizer_img.state_dict(), "generator": gen.get_state(),
                                  "sampler": sampler.state_dict()})

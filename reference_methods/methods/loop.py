@@ -9,6 +9,7 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
+from reference_methods import distributed
 from reference_methods.datasets.base import BiasedDataset
 from reference_methods.io import atomic_torch_save
 from reference_methods.nets import build_net
@@ -77,7 +78,9 @@ class Checkpoint:
     """One checkpoint file per run in ``checkpoint_dir``; ``None`` disables checkpointing.
 
     ``identity`` (method, parameters, seed, data, weights digest) is stored with every save; a
-    resume with another identity is refused rather than silently mixing two runs.
+    resume with another identity is refused rather than silently mixing two runs. In a torchrun
+    group only rank 0 reads and writes the file; ``load`` hands its state to every rank, so all
+    ranks resume from the same iteration even while rank 0 is still writing the previous save.
     """
 
     def __init__(self, checkpoint_dir: Path | None, name: str, identity: dict) -> None:
@@ -86,16 +89,39 @@ class Checkpoint:
 
     def load(self) -> dict | None:
         """The saved state, or None when there is nothing to resume."""
-        if self.path is None or not self.path.exists():
+        if self.path is None:
             return None
-        state = torch.load(self.path, map_location="cpu", weights_only=True)
-        if state["identity"] != self.identity:
-            raise ValueError(
-                f"checkpoint {self.path} belongs to another run ({state['identity']}, this run is "
-                f"{self.identity}); use a fresh checkpoint_dir or delete the file to start over"
-            )
+        state, problem = self._read() if distributed.is_main() else (None, None)
+        state, problem = distributed.broadcast_object((state, problem))
+        if problem:
+            raise ValueError(problem)
         return state
 
+    def _read(self) -> tuple[dict | None, str | None]:
+        if not self.path.exists():
+            return None, None
+        state = torch.load(self.path, map_location="cpu", weights_only=True)
+        if state["identity"] != self.identity:
+            return None, (f"checkpoint {self.path} belongs to another run ({state['identity']}, this run is "
+                          f"{self.identity}); use a fresh checkpoint_dir or delete the file to start over")
+        return state, None
+
     def save(self, state: dict) -> None:
-        if self.path is not None:
+        if self.path is not None and distributed.is_main():
             atomic_torch_save({**state, "identity": self.identity}, self.path)
+
+
+def class_real_images(data: BiasedDataset, classes: range, device: torch.device) -> tuple[Tensor, Tensor]:
+    """The training images of ``classes`` on ``device``, and where split index i sits among them.
+
+    A torchrun rank that distils a block of classes keeps only their real images on its device;
+    ``position`` [N] maps a split index to its row in the returned images (-1 for other classes).
+    With every class (one process) the images are the whole split and ``position`` is the identity.
+    """
+    if len(classes) == data.num_classes:
+        return data.train.images.to(device), torch.arange(len(data.train))
+    labels = data.train.labels
+    members = torch.nonzero((labels >= classes.start) & (labels < classes.stop), as_tuple=True)[0]
+    position = torch.full((labels.numel(),), -1, dtype=torch.long)
+    position[members] = torch.arange(members.numel())
+    return data.train.images[members].to(device), position

@@ -10,6 +10,9 @@ settings; runs with the same data and weights reuse it, other weights get their 
 expert count is not in the fingerprint: asking for more experts trains only the missing ones.
 Expert i's seed derives from the fingerprint, so a buffer's content does not depend on which run
 made it, and a run killed while training experts resumes at the first missing expert.
+Under torchrun the missing experts are dealt out across the ranks (rank r trains every
+world-th one), each writes its own files into the shared buffer folder, and all ranks wait until
+the buffer is complete.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from tqdm import tqdm
 
 from adapters.gradient_matching import weighted_cross_entropy
 from adapters.mtt import expert_epoch_batches
+from reference_methods import distributed
 from reference_methods.augment import DSAugment
 from reference_methods.datasets.base import BiasedDataset
 from reference_methods.io import atomic_torch_save, atomic_write_json
@@ -109,11 +113,13 @@ def ensure_experts(data: BiasedDataset, weights: Tensor, settings: ExpertSetting
     fingerprint = buffer_fingerprint(data, weights, settings)
     buffer = ExpertBuffer(Path(buffer_dir) if buffer_dir is not None else DEFAULT_BUFFER_DIR, fingerprint)
     todo = buffer.missing(num_experts)
-    if todo:
+    if todo and distributed.is_main():
         atomic_write_json({"fingerprint": fingerprint, "dataset": data.name, "n_train": len(data.train),
                            "settings": asdict(settings)}, buffer.folder / "settings.json")
     family_seed = int(fingerprint[:15], 16)
-    for index in tqdm(todo, desc="mtt experts", disable=not progress):
+    mine = todo[distributed.rank()::distributed.world_size()]  # every expert in one process
+    for index in tqdm(mine, desc="mtt experts", disable=not progress):
         trajectory = train_expert(data, weights, settings, derive_seed(family_seed, f"expert-{index}"), device)
         atomic_torch_save(trajectory, buffer.path(index))
+    distributed.barrier()
     return buffer, len(todo)

@@ -1,0 +1,137 @@
+"""torchrun-style runs: 2 CPU processes on gloo give the one-process result, resume, and share the MTT buffer.
+
+One group of two processes is spawned per module (process start-up dominates); each rank runs the
+scenarios below with the environment torchrun would set, and rank 0 saves what it got. The tests
+compare those files with one-process runs of the same seeds.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from pathlib import Path
+
+import pytest
+import torch
+import torch.multiprocessing as mp
+
+from conftest import make_tiny_biased_dataset
+from reference_methods import distributed
+from reference_methods.methods.dm import DM
+from reference_methods.methods.dsa import DSADistiller
+from reference_methods.methods.mtt_buffer import ExpertSettings, ensure_experts
+
+CPU = torch.device("cpu")
+WORLD = 2
+DM_TINY = dict(ipc=2, batch_real=8, net_width=8, net_depth=2)
+DSA_TINY = dict(ipc=2, iterations=2, outer_loop=2, inner_loop=1, batch_real=8, batch_train=6,
+                net_width=8, net_depth=2)
+EXPERTS = ExpertSettings("convnet", {"width": 4, "depth": 1, "norm": "instancenorm"}, 0.01, 32, 1, "resample")
+
+
+def _weights(data) -> torch.Tensor:
+    """Non-uniform weights (conflicting samples count 5x), so the weighted sampler paths are exercised."""
+    w = 1.0 + 4.0 * data.train.conflicting.float()
+    for c in range(data.num_classes):
+        w[data.train.labels == c] /= w[data.train.labels == c].mean()
+    return w
+
+
+def _rank_main(rank: int, port: int, out: str) -> None:
+    os.environ.update(RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE=str(WORLD),
+                      MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    torch.set_num_threads(1)
+    out_dir = Path(out)
+    device = distributed.init_from_env()
+    data = make_tiny_biased_dataset()
+    weights = distributed.broadcast_object(_weights(data) if distributed.is_main() else None)
+    results = {"world": distributed.world_size(), "classes": list(distributed.class_range(data.num_classes))}
+
+    results["dm"] = DM(iterations=6, **DM_TINY).distill(data, weights, device=device, seed=3)
+    DM(iterations=4, checkpoint_every=2, **DM_TINY).distill(data, weights, device=device, seed=3,
+                                                             checkpoint_dir=out_dir / "dm_ckpt")
+    results["dm_resumed"] = DM(iterations=6, checkpoint_every=2, **DM_TINY).distill(
+        data, weights, device=device, seed=3, checkpoint_dir=out_dir / "dm_ckpt")
+    results["dm_from_one_process"] = DM(iterations=6, checkpoint_every=2, **DM_TINY).distill(
+        data, weights, device=device, seed=3, checkpoint_dir=out_dir / "single_ckpt")
+    results["dsa"] = DSADistiller(**DSA_TINY).distill(data, weights, device=device, seed=5)
+    _, trained = ensure_experts(data, weights, EXPERTS, num_experts=3, buffer_dir=out_dir / "buffer", device=device)
+    results["experts_trained"] = trained
+    torch.save(results, out_dir / f"rank{rank}.pt")
+    distributed.shutdown()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def two_process_results(tmp_path_factory):
+    """What each of 2 gloo ranks returned; ``single_ckpt`` was checkpointed by one process first."""
+    out = tmp_path_factory.mktemp("distributed")
+    data = make_tiny_biased_dataset()
+    DM(iterations=4, checkpoint_every=2, **DM_TINY).distill(data, _weights(data), device=CPU, seed=3,
+                                                             checkpoint_dir=out / "single_ckpt")
+    mp.spawn(_rank_main, args=(_free_port(), str(out)), nprocs=WORLD, join=True)
+    return out, [torch.load(out / f"rank{r}.pt", weights_only=False) for r in range(WORLD)]
+
+
+def test_ranks_split_the_classes_into_contiguous_blocks(two_process_results):
+    _, ranks = two_process_results
+    assert [r["world"] for r in ranks] == [WORLD, WORLD]
+    assert [r["classes"] for r in ranks] == [[0], [1, 2]]
+    assert distributed.class_range(10, 2, 3) == range(6, 10)
+    with pytest.raises(ValueError, match="at most 3"):
+        distributed.class_range(3, 0, 4)
+
+
+def test_two_process_dm_equals_the_one_process_run(two_process_results):
+    _, ranks = two_process_results
+    data = make_tiny_biased_dataset()
+    single = DM(iterations=6, **DM_TINY).distill(data, _weights(data), device=CPU, seed=3)
+    for result in ranks:  # every rank ends with the whole set, not only its classes
+        torch.testing.assert_close(result["dm"].images, single.images, rtol=1e-4, atol=1e-5)
+        assert result["dm"].extras["final_loss"] == pytest.approx(single.extras["final_loss"], rel=1e-4)
+
+
+def test_two_process_dm_resumes_from_its_own_and_from_a_one_process_checkpoint(two_process_results):
+    out, ranks = two_process_results
+    data = make_tiny_biased_dataset()
+    single = DM(iterations=6, **DM_TINY).distill(data, _weights(data), device=CPU, seed=3)
+    for result in ranks:
+        torch.testing.assert_close(result["dm_resumed"].images, single.images, rtol=1e-4, atol=1e-5)
+        torch.testing.assert_close(result["dm_from_one_process"].images, single.images, rtol=1e-4, atol=1e-5)
+    saved = torch.load(out / "dm_ckpt" / "dm.pt", weights_only=True)  # written by rank 0: the whole set
+    assert saved["iteration"] == 6
+    torch.testing.assert_close(saved["images"], single.images, rtol=1e-4, atol=1e-5)
+
+
+def test_two_process_dsa_equals_the_one_process_run(two_process_results):
+    _, ranks = two_process_results
+    data = make_tiny_biased_dataset()
+    single = DSADistiller(**DSA_TINY).distill(data, _weights(data), device=CPU, seed=5)
+    for result in ranks:
+        torch.testing.assert_close(result["dsa"].images, single.images, rtol=1e-4, atol=1e-5)
+
+
+def test_mtt_experts_are_trained_across_ranks_into_the_same_buffer(two_process_results, tmp_path):
+    out, ranks = two_process_results
+    data = make_tiny_biased_dataset()
+    assert [r["experts_trained"] for r in ranks] == [3, 3]  # both ranks see the whole buffer's worth
+    buffer, trained = ensure_experts(data, _weights(data), EXPERTS, num_experts=3, buffer_dir=tmp_path, device=CPU)
+    assert trained == 3
+    shared = out / "buffer" / buffer.fingerprint
+    for index in range(3):
+        torch.testing.assert_close(torch.load(shared / f"expert_{index:04d}.pt", weights_only=True),
+                                   buffer.trajectory(index), rtol=1e-5, atol=1e-6)
+
+
+def test_one_process_helpers_do_nothing():
+    assert (distributed.world_size(), distributed.rank(), distributed.is_main()) == (1, 0, True)
+    assert distributed.class_range(4) == range(0, 4)
+    tensor = torch.arange(6.0)
+    distributed.exchange_class_blocks(tensor, 3)
+    assert torch.equal(tensor, torch.arange(6.0))
+    assert distributed.broadcast_object("x") == "x"
