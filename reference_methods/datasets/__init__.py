@@ -1,5 +1,6 @@
 """Biased benchmark datasets with bias labels."""
 
 from reference_methods.datasets.base import BiasedDataset, BiasedSplit
+from reference_methods.datasets.errors import DataNotFoundError, DatasetParameterError
 
-__all__ = ["BiasedDataset", "BiasedSplit"]
+__all__ = ["BiasedDataset", "BiasedSplit", "DataNotFoundError", "DatasetParameterError"]

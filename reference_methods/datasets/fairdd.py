@@ -37,7 +37,10 @@ from reference_methods.seeds import derive_seed, generator
 PAD = 2  # 28 -> 32, centred (FairDD pads 4 pixels on the top and left only)
 
 
-def _build_colour(name: str, source: str, colour_fn: Callable[[Tensor, Tensor], Tensor], *, seed: int, root, bias_ratio: float, test_bias_ratio: float) -> BiasedDataset:
+def _build_colour(
+    name: str, source: str, colour_fn: Callable[[Tensor, Tensor], Tensor], *, seed: int, root: str | None,
+    bias_ratio: float, test_bias_ratio: float,
+) -> BiasedDataset:
     check_seed(name, seed)
     check_fraction(name, "bias_ratio", bias_ratio)
     check_fraction(name, "test_bias_ratio", test_bias_ratio)

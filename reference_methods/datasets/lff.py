@@ -47,7 +47,9 @@ def colour_split(
     return RawSplit(images, labels.to(torch.int64), bias)
 
 
-def _build_lff(name: str, source: str, colour_fn: ColourFn, *, seed: int, root, conflict_ratio: float, color_std: float) -> BiasedDataset:
+def _build_lff(
+    name: str, source: str, colour_fn: ColourFn, *, seed: int, root: str | None, conflict_ratio: float, color_std: float
+) -> BiasedDataset:
     check_seed(name, seed)
     check_fraction(name, "conflict_ratio", conflict_ratio)
     check_non_negative(name, "color_std", color_std)

@@ -17,7 +17,7 @@ from torch import Tensor
 
 from reference_methods.datasets.errors import DataNotFoundError
 
-MNIST_FAMILY = {"MNIST": "MNIST", "FashionMNIST": "FashionMNIST"}
+MNIST_FAMILY = ("MNIST", "FashionMNIST")  # torchvision class names, also their folder names
 _IDX_FILES = {
     "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
     "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
@@ -63,7 +63,9 @@ def _missing_error(dataset: str, folder: Path, files: list[str], reason: Excepti
 
 def load_mnist_family(dataset: str, root: Path) -> dict[str, tuple[Tensor, Tensor]]:
     """MNIST or FashionMNIST: {"train"|"test": (images uint8 [N, 28, 28], labels int64 [N])}."""
-    raw = root / MNIST_FAMILY[dataset] / "raw"
+    if dataset not in MNIST_FAMILY:
+        raise ValueError(f"dataset must be one of {MNIST_FAMILY}, got {dataset!r}")
+    raw = root / dataset / "raw"
     bases = [base for pair in _IDX_FILES.values() for base in pair]
     if any(_find_idx(raw, base) is None for base in bases):
         try:
