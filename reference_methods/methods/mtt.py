@@ -7,7 +7,8 @@ minibatches of the synthetic set with a learnable learning rate, and the synthet
 that lr move to bring the student's end point to the expert's:
 ``|θ_student - θ_target|² / |θ_start - θ_target|²``. The student runs functionally
 (``torch.func.functional_call`` on one flat parameter vector), so the loss backpropagates
-through all its steps. Defaults: MTT's CIFAR-10 IPC 10 setting (docs/methods.md lists the rest).
+through all its steps. Defaults: MTT's CIFAR-10 IPC 10 setting (docs/methods_dsa_mtt.md lists
+the rest).
 
 Under torchrun the experts, most of MTT's cost, are trained in parallel (one trajectory per rank
 at a time, ``mtt_buffer``). Trajectory matching couples all classes through one student, so it is
