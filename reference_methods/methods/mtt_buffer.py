@@ -109,7 +109,7 @@ def train_expert(data: BiasedDataset, weights: Tensor, settings: ExpertSettings,
 def ensure_experts(data: BiasedDataset, weights: Tensor, settings: ExpertSettings, *, num_experts: int,
                    buffer_dir: Path | str | None, device: torch.device, progress: bool = False
                    ) -> tuple[ExpertBuffer, int]:
-    """The buffer for (data, weights, settings) holding at least ``num_experts`` experts, and how many were trained now."""
+    """The buffer for (data, weights, settings) with at least ``num_experts`` experts; and how many were trained now."""
     fingerprint = buffer_fingerprint(data, weights, settings)
     buffer = ExpertBuffer(Path(buffer_dir) if buffer_dir is not None else DEFAULT_BUFFER_DIR, fingerprint)
     todo = buffer.missing(num_experts)
