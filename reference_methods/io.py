@@ -31,6 +31,11 @@ def atomic_torch_save(obj: Any, path: Path) -> None:
     _atomic_write(path, lambda f: torch.save(obj, f))
 
 
+def atomic_write_bytes(data: bytes, path: Path) -> None:
+    """Write bytes (a rendered PNG, say) so that ``path`` holds either the old or the whole new content."""
+    _atomic_write(path, lambda f: f.write(data))
+
+
 def atomic_write_text(text: str, path: Path) -> None:
     """Write text so that ``path`` holds either the old or the whole new content."""
     _atomic_write(path, lambda f: f.write(text.encode()))
