@@ -39,7 +39,7 @@ from dd_plugins.registry import collect
 
 COMPONENTS = {"data": "dataset", "weighter": "weighter", "method": "method"}
 SECTIONS = ("run", "data", "weighter", "method", "eval")
-TOP_LEVEL = (*SECTIONS, "grid", "description")
+TOP_LEVEL = (*SECTIONS, "grid", "launcher", "description")  # [launcher]: job settings, read by reference_methods.launchers
 
 RUN_DEFAULTS: dict[str, Any] = {
     "seed": 0,  # run seed; every component gets its own seed derived from it

@@ -60,6 +60,8 @@ class CellOutcome:
 def _format_value(value: Any) -> str:
     if isinstance(value, list):
         return "-".join(_format_value(v) for v in value)
+    if isinstance(value, bool):
+        return "true" if value else "false"  # as TOML writes it
     return re.sub(r"[^A-Za-z0-9._+-]", "_", str(value))
 
 
@@ -198,12 +200,15 @@ def _announce(outcome: CellOutcome, position: int, total: int) -> None:
 
 def run_grid(raw: RawConfig, cells: list[Cell], grid_dir: Path, *, overrides: dict[str, Any] | None = None,
              jobs: int = 1, shard: tuple[int, int] | None = None, force: bool = False,
-             progress: bool = True) -> list[CellOutcome]:
-    """Run the cells of this shard into ``grid_dir``, ``jobs`` at a time; returns one outcome per cell."""
+             progress: bool = True, only_failed: bool = False) -> list[CellOutcome]:
+    """Run the cells of this shard into ``grid_dir``, ``jobs`` at a time; returns one outcome per cell.
+    ``only_failed`` runs only the cells whose last attempt failed (``error.json``)."""
     grid_dir = Path(grid_dir)
     ensure_writable(grid_dir)
     write_grid_file(raw, overrides or {}, cells, grid_dir)
     selected = select_shard(cells, shard)
+    if only_failed:
+        selected = [cell for cell in selected if cell_status(grid_dir / cell.name) == "failed"]
     outcomes: list[CellOutcome] = []
     if jobs <= 1:
         for position, cell in enumerate(selected, 1):

@@ -148,8 +148,15 @@ def summarise(records: list[RunRecord]) -> tuple[list[Row], list[tuple[str, str]
                 continue
             baseline_seen.add(marker)
             _add(rows, base_setting, baseline, seed, metrics, None)
-    ordered = sorted(rows.values(), key=lambda r: (r.kind != "distilled", [str(r.setting[k]) for k, _ in columns]))
+    others = [k for k, _ in columns if k != "weighter.name"]
+    ordered = sorted(rows.values(), key=lambda r: (r.kind != "distilled", r.kind, [str(r.setting[k]) for k in others],
+                                                   _weighter_order(str(r.setting["weighter.name"]))))
     return ordered, columns
+
+
+def _weighter_order(name: str) -> tuple[int, str]:
+    """``uniform`` (the plain method) first, then the others by name."""
+    return (name != "uniform", name)
 
 
 def baseline_setting(setting: dict[str, Any], baseline: str) -> dict[str, Any]:
@@ -254,40 +261,45 @@ def csv_table(rows: list[Row], columns: list[tuple[str, str]], compare: str | No
 def accuracy_chart(rows: list[Row], columns: list[tuple[str, str]], path: Path) -> None:
     """Bars of unbiased test accuracy (± std) per weighter, one group per setting other than the weighter;
     the baselines of each group's data and IPC drawn as grey bars beside it."""
-    weighters = sorted({str(r.setting["weighter.name"]) for r in rows if r.kind == "distilled"})
-    group_keys = [k for k, _ in columns if k != "weighter.name"]
+    weighters = sorted({str(r.setting["weighter.name"]) for r in rows if r.kind == "distilled"}, key=_weighter_order)
     groups: dict[str, dict[str, Row]] = {}
     for row in rows:
-        if row.kind != "distilled":
-            continue
-        label = " ".join(_fmt(row.setting[k]) for k in group_keys if _fmt(row.setting[k]))
-        groups.setdefault(label, {})[str(row.setting["weighter.name"])] = row
+        if row.kind == "distilled":
+            groups.setdefault(_group_label(row, columns), {})[str(row.setting["weighter.name"])] = row
     baselines = sorted({r.kind for r in rows if r.kind != "distilled"})
     by_setting = {(r.kind, json.dumps(r.setting, sort_keys=True)): r for r in rows if r.kind != "distilled"}
     series = weighters + [BASELINE_LABELS.get(b, b) for b in baselines]
     width = 0.8 / max(1, len(series))
-    fig, ax = plt.subplots(figsize=(max(5.0, 1.2 + 0.5 * len(series) * max(1, len(groups))), 4))
+    fig, ax = plt.subplots(figsize=(max(5.0, 1.2 + 0.45 * len(series) * max(1, len(groups))), 4))
     colours = plt.get_cmap("tab10")
+    handles: dict[str, Any] = {}
     for g, (label, by_weighter) in enumerate(groups.items()):
         sample = next(iter(by_weighter.values()))
-        for s, name in enumerate(series):
-            if s < len(weighters):
-                row = by_weighter.get(name)
-                colour = colours(s % 10)
+        for i, name in enumerate(series):
+            if i < len(weighters):
+                row, colour = by_weighter.get(name), colours(i % 10)
             else:
-                kind = baselines[s - len(weighters)]
+                kind = baselines[i - len(weighters)]
                 row = by_setting.get((kind, json.dumps(baseline_setting(sample.setting, kind), sort_keys=True)))
-                colour = str(0.45 + 0.25 * (s - len(weighters)))
+                colour = str(0.45 + 0.25 * (i - len(weighters)))
             if row is None:
                 continue
             mean, std = row.stat("acc")
-            ax.bar(g + (s - (len(series) - 1) / 2) * width, mean, width, yerr=std, capsize=2, color=colour,
-                   label=name if g == 0 else None)
-    ax.set_xticks(range(len(groups)), list(groups), rotation=20 if len(groups) > 3 else 0, ha="right" if len(groups) > 3 else "center")
+            handles[name] = ax.bar(g + (i - (len(series) - 1) / 2) * width, mean, width, yerr=std, capsize=2,
+                                   color=colour)
+    tilt = len(groups) > 3
+    ax.set_xticks(range(len(groups)), list(groups), rotation=20 if tilt else 0, ha="right" if tilt else "center")
     ax.set_ylabel("unbiased test accuracy (%)")
     ax.set_ylim(0, 100)
-    ax.legend(fontsize="small", ncol=2)
+    shown = [name for name in series if name in handles]
+    ax.legend([handles[n] for n in shown], shown, fontsize="small", ncol=min(3, len(shown)), loc="upper center",
+              bbox_to_anchor=(0.5, -0.18 - 0.1 * tilt))
     save_figure(fig, path)
+
+
+def _group_label(row: Row, columns: list[tuple[str, str]]) -> str:
+    head = f"{_fmt(row.setting['data.name'])} {_fmt(row.setting['method.name'])} IPC {_fmt(row.setting['method.ipc'])}"
+    return "\n".join([head] + [f"{header}={_fmt(row.setting[key])}" for key, header in columns[len(IDENTITY):]])
 
 
 def write_report(folders: list[Path], out_dir: Path, compare: str | None = None) -> tuple[str, list[Path]]:
