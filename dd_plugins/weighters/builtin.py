@@ -1,6 +1,7 @@
 """Default plugin: registers the built-in weighters through the public hook."""
 
 from dd_plugins.manager import hookimpl
+from dd_plugins.weighters.kde import KDEWeighter
 from dd_plugins.weighters.oracle import OracleWeighter
 from dd_plugins.weighters.uniform import UniformWeighter
 
@@ -9,3 +10,4 @@ from dd_plugins.weighters.uniform import UniformWeighter
 def dd_register_weighters(register):
     register("uniform", UniformWeighter)
     register("oracle", OracleWeighter)
+    register("kde", KDEWeighter)

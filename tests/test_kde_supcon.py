@@ -1,0 +1,85 @@
+"""The embedding behind ``kde``: SupCon loss, seeded augmentation and init, every source."""
+
+import math
+
+import pytest
+import torch
+
+from dd_plugins.weighters.supcon import (
+    EmbeddingSpec,
+    compute_embedding,
+    random_affine,
+    supcon_loss,
+)
+
+TINY = dict(width=8, depth=2, proj_dim=4, steps=2, batch_size=16, resolution=8)
+
+
+def tiny_data(n: int = 40, seed: int = 0):
+    g = torch.Generator().manual_seed(seed)
+    return torch.randn(n, 3, 10, 10, generator=g), torch.arange(n) % 2
+
+
+def test_supcon_loss_hand_made_case():
+    z = torch.tensor([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0]])
+    labels = torch.tensor([0, 0, 1])
+    # anchors 0 and 1: one positive at similarity 1, the other row at 0; anchor 2 has no positive
+    expected = math.log(math.e + 1) - 1
+    assert supcon_loss(z, labels, temperature=1.0).item() == pytest.approx(expected)
+    # temperature 0.5 doubles every logit
+    expected_sharp = math.log(math.e ** 2 + 1) - 2
+    assert supcon_loss(z, labels, temperature=0.5).item() == pytest.approx(expected_sharp)
+
+
+def test_supcon_loss_prefers_class_clusters():
+    labels = torch.tensor([0, 0, 1, 1])
+    clustered = torch.tensor([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0], [0.0, 1.0]])
+    mixed = torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 0.0], [0.0, 1.0]])
+    assert supcon_loss(clustered, labels, 0.1) < supcon_loss(mixed, labels, 0.1)
+
+
+def test_supcon_loss_needs_a_positive_pair():
+    with pytest.raises(ValueError, match="batch_size"):
+        supcon_loss(torch.eye(2), torch.tensor([0, 1]), 0.1)
+
+
+def test_random_affine_is_seeded_and_keeps_shape():
+    x = torch.randn(6, 3, 8, 8)
+    a = random_affine(x, torch.Generator().manual_seed(3))
+    b = random_affine(x, torch.Generator().manual_seed(3))
+    assert a.shape == x.shape
+    assert torch.equal(a, b)
+    assert not torch.equal(a, x)
+
+
+@pytest.mark.parametrize("source", ["supcon", "ce", "random", "pixels"])
+def test_every_source_gives_unit_rows(source):
+    images, labels = tiny_data()
+    emb = compute_embedding(images, labels, 2, EmbeddingSpec(source=source, **TINY),
+                            device=torch.device("cpu"), seed=0)
+    assert emb.shape[0] == 40 and emb.dtype == torch.float32
+    assert torch.allclose(emb.norm(dim=1), torch.ones(40), atol=1e-5)
+    if source == "supcon":
+        assert emb.shape[1] == 4  # the projection, proj_dim wide
+
+
+def test_embedding_is_deterministic_for_a_seed():
+    images, labels = tiny_data()
+    spec = EmbeddingSpec(**TINY)
+    run = lambda seed: compute_embedding(images, labels, 2, spec, device=torch.device("cpu"), seed=seed)
+    assert torch.equal(run(7), run(7))
+    assert not torch.equal(run(7), run(8))
+
+
+def test_resnet18_encoder_runs():
+    images, labels = tiny_data(n=16)
+    spec = EmbeddingSpec(encoder="resnet18", proj_dim=4, steps=1, batch_size=8, resolution=8)
+    emb = compute_embedding(images, labels, 2, spec, device=torch.device("cpu"), seed=0)
+    assert emb.shape == (16, 4)
+
+
+@pytest.mark.parametrize("field,value", [("source", "clip"), ("encoder", "vit"), ("steps", -1),
+                                         ("temperature", 0.0), ("batch_size", 0)])
+def test_invalid_spec_says_what_to_change(field, value):
+    with pytest.raises(ValueError, match=field.split("_")[0]):
+        EmbeddingSpec(**{field: value}).validate()
