@@ -64,26 +64,44 @@ def _print_report(folder: Path, compare: str | None = None) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from reference_methods.config import load_raw, parse_overrides, resolve
+    from reference_methods import distributed
+    from reference_methods.config import ConfigError, load_raw, parse_overrides, resolve
     from reference_methods.grid import expand_grid, grid_axes, grid_summary, parse_shard, run_grid
+    from reference_methods.launchers import grid_status, run_submitit, split_overrides
     from reference_methods.pipeline import run_experiment
 
     raw = load_raw(args.config)
-    overrides = parse_overrides(args.set)
+    overrides, launcher_overrides = split_overrides(parse_overrides(args.set))
     shard = parse_shard(args.shard) if args.shard else None
+    if args.launcher == "submitit":
+        if shard or args.jobs > 1:
+            raise ConfigError("--shard and --jobs split a grid on this machine; with --launcher submitit the job "
+                              "array does that: set launcher.array_parallelism instead.")
+        return run_submitit(args.config, raw, overrides, launcher_overrides, out=args.out,
+                            only_failed=args.only_failed, force=args.force)
+    if distributed.launched_by_torchrun():
+        distributed.init_from_env()
     if not grid_axes(raw, overrides):
         config = resolve(raw, overrides)
         run_dir = Path(args.out) if args.out else Path(config.run["out_dir"]) / raw.name
-        result = run_experiment(config, run_dir, force=args.force, progress=_progress(args), echo=not args.quiet)
+        result = run_experiment(config, run_dir, force=args.force, progress=_progress(args) and distributed.is_main(),
+                                echo=not args.quiet)
+        if not distributed.is_main():  # rank 0 reports
+            return 0
         if result.finished_before:
             print(f"{run_dir} holds a finished run of this config; use --force to run it again.")
         _print_report(run_dir, args.compare)
         return 0
+    if distributed.is_distributed():
+        raise ConfigError("torchrun runs one config, not a grid: fix the grid's axes with --set KEY=VALUE, or run "
+                          "the cells with --jobs N here or --launcher submitit on a cluster.")
     cells = expand_grid(raw, overrides)
     grid_dir = Path(args.out) if args.out else Path(cells[0].config.run["out_dir"]) / raw.name
     print(f"grid {raw.name}: {len(cells)} cells into {grid_dir}" + (f", shard {args.shard}" if shard else ""))
+    if args.only_failed and grid_dir.is_dir():
+        grid_status(grid_dir)  # records cells whose submitit job died as failed, so they are retried too
     outcomes = run_grid(raw, cells, grid_dir, overrides=overrides, jobs=args.jobs, shard=shard, force=args.force,
-                        progress=_progress(args) and args.jobs <= 1)
+                        progress=_progress(args) and args.jobs <= 1, only_failed=args.only_failed)
     print(grid_summary(outcomes))
     if any(o.status != "failed" for o in outcomes):
         _print_report(grid_dir, args.compare)
@@ -116,6 +134,13 @@ def cmd_weigh(args: argparse.Namespace) -> int:
                              cache_dir=cache_dir)
         print(f"{config.weighter.name} on {config.data.name} (seed {config.seed}): {format_diagnostics(stats)}; "
               f"histogram {run_dir / 'weights.png'}")
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from reference_methods.launchers import format_status, grid_status
+
+    print(format_status(grid_status(Path(args.folder))))
     return 0
 
 
@@ -163,10 +188,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--jobs", type=int, default=1, metavar="N", help="grid cells run in N parallel processes")
     p.add_argument("--shard", metavar="I/N", help="run only grid cells I, I+N, I+2N, ... (0 <= I < N)")
     p.add_argument("--compare", choices=["weighter"], help="add the gain of each row over the uniform weighter")
+    p.add_argument("--launcher", choices=["local", "submitit"], default="local",
+                   help="local: run here (default); submitit: submit the cells as a SLURM job array ([launcher] table)")
+    p.add_argument("--only-failed", action="store_true", help="run (or submit) only the grid cells that failed")
     p.set_defaults(func=cmd_run)
     p = sub.add_parser("weigh", help="only the weighter step, with diagnostics and a weight histogram")
     _add_config_arguments(p)
     p.set_defaults(func=cmd_weigh)
+    p = sub.add_parser("status", help="one line per unfinished cell of a grid folder, then done/running/failed/pending")
+    p.add_argument("folder", metavar="DIR", help="a grid (or run) folder written by dd-distill run")
+    p.set_defaults(func=cmd_status)
     p = sub.add_parser("report", help="gather run folders into Markdown/CSV tables and a PNG chart")
     p.add_argument("folders", nargs="+", metavar="DIR", help="run or grid folders (searched recursively)")
     p.add_argument("--out", metavar="DIR", help="where report.md/.csv/.png go; default the first DIR")

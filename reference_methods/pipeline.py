@@ -24,6 +24,7 @@ import torch
 from dd_plugins import DDPluginsError, compute_weights
 from dd_plugins.diagnostics import format_diagnostics, weight_diagnostics
 from dd_plugins.registry import get_dataset_builder, get_method, get_trainer, get_weighter
+from reference_methods import distributed
 from reference_methods.config import ConfigError, RunConfig, component_kwargs, trainer_kwargs
 from reference_methods.datasets.base import BiasedDataset
 from reference_methods.evaluate import evaluate_set, random_real_subset, save_synthetic
@@ -295,12 +296,16 @@ def run_experiment(config: RunConfig, run_dir: Path, *, force: bool = False, pro
     """Run one experiment into ``run_dir``: resume what an earlier attempt left, skip it if finished.
 
     ``cache_dir`` (default ``run_dir/.cache``, overridden by ``run.cache_dir``) holds what runs may
-    share: weighter caches and baseline metrics.
+    share: weighter caches and baseline metrics. Under torchrun rank 0 does all of this; the other
+    ranks only join the distillation (``follow_distillation``).
     """
     run_dir = Path(run_dir)
+    if not distributed.is_main():
+        return follow_distillation(config, run_dir)
     prepare_run_dir(config, run_dir, force)
     metrics_path = run_dir / "metrics.json"
     if metrics_path.exists():
+        distributed.broadcast_object(None)  # other torchrun ranks: nothing to distil
         return RunResult(run_dir, json.loads(metrics_path.read_text()), finished_before=True)
     log = RunLog(run_dir / "run.log", echo=echo, prefix=log_prefix)
     timing = Timing(run_dir / "timing.json")
@@ -312,6 +317,7 @@ def run_experiment(config: RunConfig, run_dir: Path, *, force: bool = False, pro
     data = build_data(config)
     log(f"data: {data.name}, {len(data.train)} train / {len(data.test)} test images, {data.num_classes} classes")
     weights, stats = weigh_step(config, data, weighter, run_dir, device, cache, progress, log, timing)
+    distributed.broadcast_object(None if (run_dir / "synthetic.pt").exists() else weights)  # weighed once, here
     syn = distill_step(config, data, weights, method, run_dir, device, progress, log, timing)
 
     log(f"evaluate: {config.eval['num_eval']} nets, {config.eval['epochs']} epochs, trainer {config.eval['trainer']}")
@@ -332,6 +338,21 @@ def run_experiment(config: RunConfig, run_dir: Path, *, force: bool = False, pro
     atomic_write_json(metrics, metrics_path)
     log(f"done: {metrics_path}")
     return RunResult(run_dir, metrics)
+
+
+def follow_distillation(config: RunConfig, run_dir: Path) -> RunResult:
+    """A torchrun rank other than 0: distil its share of the classes with the weights rank 0 sends.
+
+    Rank 0 prepares the folder, weighs, evaluates and writes every file; this rank writes nothing
+    and returns no metrics. When rank 0 has nothing to distil (finished run, saved set) it returns at once.
+    """
+    weights = distributed.broadcast_object(None)
+    if weights is not None:
+        _, method, _ = build_components(config)
+        method.distill(build_data(config), weights, device=resolve_device(config.run["device"]),
+                       seed=derive_seed(config.seed, "distiller"), progress=False,
+                       checkpoint_dir=Path(run_dir) / CHECKPOINT_DIR)
+    return RunResult(Path(run_dir), {})
 
 
 def run_weighing(config: RunConfig, run_dir: Path, *, force: bool = False, progress: bool = True,

@@ -15,8 +15,12 @@ import pytest
 import torch
 import torch.multiprocessing as mp
 
+import pipeline_fakes
 from conftest import make_tiny_biased_dataset
 from reference_methods import distributed
+from reference_methods.cli import main
+from reference_methods.config import load_config
+from reference_methods.pipeline import run_experiment
 from reference_methods.methods.dm import DM
 from reference_methods.methods.dsa import DSADistiller
 from reference_methods.methods.mtt_buffer import ExpertSettings, ensure_experts
@@ -26,6 +30,8 @@ WORLD = 2
 DM_TINY = dict(ipc=2, batch_real=8, net_width=8, net_depth=2)
 DSA_TINY = dict(ipc=2, iterations=2, outer_loop=2, inner_loop=1, batch_real=8, batch_train=6,
                 net_width=8, net_depth=2)
+RUN_CONFIG = pipeline_fakes.BASE.replace('name = "top"', 'name = "dm"\niterations = 3\nbatch_real = 8\nnet_width = 8\n'
+                                        'net_depth = 2') + pipeline_fakes.TINY_EVAL + "baselines = []\n"
 EXPERTS = ExpertSettings("convnet", {"width": 4, "depth": 1, "norm": "instancenorm"}, 0.01, 32, 1, "resample")
 
 
@@ -57,6 +63,8 @@ def _rank_main(rank: int, port: int, out: str) -> None:
     results["dsa"] = DSADistiller(**DSA_TINY).distill(data, weights, device=device, seed=5)
     _, trained = ensure_experts(data, weights, EXPERTS, num_experts=3, buffer_dir=out_dir / "buffer", device=device)
     results["experts_trained"] = trained
+    with pipeline_fakes.registered():  # what `torchrun -m reference_methods.cli run CONFIG` does on each rank
+        results["cli"] = main(["run", str(out_dir / "run.toml"), "--out", str(out_dir / "run"), "--quiet"])
     torch.save(results, out_dir / f"rank{rank}.pt")
     distributed.shutdown()
 
@@ -71,6 +79,7 @@ def _free_port() -> int:
 def two_process_results(tmp_path_factory):
     """What each of 2 gloo ranks returned; ``single_ckpt`` was checkpointed by one process first."""
     out = tmp_path_factory.mktemp("distributed")
+    (out / "run.toml").write_text(RUN_CONFIG)
     data = make_tiny_biased_dataset()
     DM(iterations=4, checkpoint_every=2, **DM_TINY).distill(data, _weights(data), device=CPU, seed=3,
                                                              checkpoint_dir=out / "single_ckpt")
@@ -135,3 +144,16 @@ def test_one_process_helpers_do_nothing():
     distributed.exchange_class_blocks(tensor, 3)
     assert torch.equal(tensor, torch.arange(6.0))
     assert distributed.broadcast_object("x") == "x"
+
+
+def test_torchrun_cli_run_writes_one_run_folder_equal_to_a_one_process_run(two_process_results, tmp_path):
+    out, ranks = two_process_results
+    assert [r["cli"] for r in ranks] == [0, 0]
+    with pipeline_fakes.registered():
+        config = load_config(out / "run.toml")
+        single = run_experiment(config, tmp_path / "single", progress=False, echo=False)
+    distributed_set = torch.load(out / "run" / "synthetic.pt", weights_only=False)
+    single_set = torch.load(single.run_dir / "synthetic.pt", weights_only=False)
+    torch.testing.assert_close(distributed_set["images"], single_set["images"], rtol=1e-4, atol=1e-5)
+    assert (out / "run" / "metrics.json").exists()
+    assert (out / "run" / "run.log").read_text().count("distill: dm") == 1  # only rank 0 logs and writes
