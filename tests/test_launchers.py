@@ -137,3 +137,22 @@ def test_slurm_settings_reach_the_sbatch_script(tiny_grid, tmp_path, monkeypatch
                  "#SBATCH --cpus-per-task=6", "#SBATCH --mem=40GB", "#SBATCH --array=0-9%4", "#SBATCH --qos=high",
                  "#SBATCH --exclude=node12", "#SBATCH --job-name=dd-tiny", "module load cuda"):
         assert line in script
+
+
+def test_local_only_failed_reruns_just_the_failed_cell(tiny_grid, tmp_path, capsys):
+    grid_dir = tmp_path / "grid"
+    broken = grid_dir / "seed=1"
+    broken.mkdir(parents=True)
+    (broken / "weights.pt").write_text("not a tensor file")
+    (broken / "weight_stats.json").write_text("{}")
+    with pipeline_fakes.registered():
+        assert main(["run", str(tiny_grid), "--out", str(grid_dir), "--quiet"]) == 1
+        (broken / "weights.pt").unlink()
+        (broken / "weight_stats.json").unlink()
+        capsys.readouterr()
+        assert main(["run", str(tiny_grid), "--out", str(grid_dir), "--quiet", "--only-failed"]) == 0
+    printed = capsys.readouterr().out
+    assert "[1/1] seed=1: done" in printed and "[seed=0]" not in printed
+    assert "1 cells: 1 run, 0 finished earlier, 0 failed" in printed
+    assert main(["status", str(grid_dir)]) == 0
+    assert capsys.readouterr().out.strip() == "2 cells: 2 done, 0 running, 0 failed, 0 pending"
