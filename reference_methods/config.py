@@ -55,6 +55,7 @@ EVAL_OWN_DEFAULTS: dict[str, Any] = {
     "trainer_args": {},  # parameters of that trainer's factory
     "baselines": list(BASELINES),  # which baselines to evaluate next to the synthetic set
     "whole_train_epochs": 30,  # epochs of the whole-train-split baseline (it sees far more data per epoch)
+    "learned_lr": True,  # train on a set with the lr its method learned (MTT's syn_lr), as MTT evaluates
 }
 # evaluate_set keywords that the run sets itself, never the config.
 EVAL_RUN_KEYWORDS = ("images", "labels", "data", "trainer", "schedule", "device", "seed", "progress")
@@ -388,7 +389,8 @@ def eval_defaults() -> tuple[dict[str, Any], dict[str, Any]]:
         defaults[f.name] = f.default
         types[f.name] = schedule_hints.get(f.name)
     defaults.update(copy.deepcopy(EVAL_OWN_DEFAULTS))
-    types.update({"trainer": str, "trainer_args": dict, "baselines": list[str], "whole_train_epochs": int})
+    types.update({"trainer": str, "trainer_args": dict, "baselines": list[str], "whole_train_epochs": int,
+                  "learned_lr": bool})
     return defaults, types
 
 

@@ -25,7 +25,7 @@ from dd_plugins import DDPluginsError, compute_weights
 from dd_plugins.diagnostics import format_diagnostics, weight_diagnostics
 from dd_plugins.registry import get_dataset_builder, get_method, get_trainer, get_weighter
 from reference_methods import distributed
-from reference_methods.config import ConfigError, RunConfig, component_kwargs, trainer_kwargs
+from reference_methods.config import EVAL_OWN_DEFAULTS, ConfigError, RunConfig, component_kwargs, trainer_kwargs
 from reference_methods.datasets.base import BiasedDataset
 from reference_methods.evaluate import evaluate_set, random_real_subset, save_synthetic
 from reference_methods.io import atomic_torch_save, atomic_write_json
@@ -231,19 +231,20 @@ def distill_step(config: RunConfig, data: BiasedDataset, weights: torch.Tensor, 
     return torch.load(path, map_location="cpu", weights_only=False)
 
 
-def schedule_for(config: RunConfig, epochs: int | None = None) -> TrainSchedule:
-    """The evaluation schedule of ``[eval]`` (optionally with other epochs, for the whole-train baseline)."""
+def schedule_for(config: RunConfig, epochs: int | None = None, lr: float | None = None) -> TrainSchedule:
+    """The evaluation schedule of ``[eval]``, optionally with other epochs (the whole-train baseline) or lr."""
     fields = {f.name: config.eval[f.name] for f in dataclasses.fields(TrainSchedule)}
     if epochs is not None:
         fields["epochs"] = epochs
+    if lr is not None:
+        fields["lr"] = lr
     return TrainSchedule(**fields)
 
 
 def evaluation_keywords(config: RunConfig) -> dict[str, Any]:
     """The ``[eval]`` keys that are keywords of ``evaluate_set``."""
     schedule_fields = {f.name for f in dataclasses.fields(TrainSchedule)}
-    own = {"trainer", "trainer_args", "baselines", "whole_train_epochs"}
-    return {k: v for k, v in config.eval.items() if k not in schedule_fields and k not in own}
+    return {k: v for k, v in config.eval.items() if k not in schedule_fields and k not in EVAL_OWN_DEFAULTS}
 
 
 def baseline_key(config: RunConfig, baseline: str) -> str:
@@ -320,9 +321,12 @@ def run_experiment(config: RunConfig, run_dir: Path, *, force: bool = False, pro
     distributed.broadcast_object(None if (run_dir / "synthetic.pt").exists() else weights)  # weighed once, here
     syn = distill_step(config, data, weights, method, run_dir, device, progress, log, timing)
 
-    log(f"evaluate: {config.eval['num_eval']} nets, {config.eval['epochs']} epochs, trainer {config.eval['trainer']}")
+    learned_lr = syn["extras"].get("syn_lr") if config.eval["learned_lr"] else None
+    schedule = schedule_for(config, lr=float(learned_lr) if learned_lr is not None else None)
+    log(f"evaluate: {config.eval['num_eval']} nets, {schedule.epochs} epochs, lr {schedule.lr:.4g}"
+        f"{' (learned by the method)' if learned_lr is not None else ''}, trainer {config.eval['trainer']}")
     start = time.perf_counter()
-    synthetic_metrics = evaluate_set(syn["images"], syn["labels"], data, trainer=trainer, schedule=schedule_for(config),
+    synthetic_metrics = evaluate_set(syn["images"], syn["labels"], data, trainer=trainer, schedule=schedule,
                                      device=device, seed=derive_seed(config.seed, "eval"), progress=progress,
                                      **evaluation_keywords(config))
     timing.record("eval", time.perf_counter() - start)

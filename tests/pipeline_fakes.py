@@ -41,11 +41,12 @@ def build_tiny(*, seed: int = 0, per_class: int = 20, conflicting_share: float =
 class TopWeighted:
     """The synthetic set is the ``ipc`` highest-weighted real images of each class (instant; tests only)."""
 
-    def __init__(self, ipc: int = 2, iterations: int = 1, fail: bool = False) -> None:
+    def __init__(self, ipc: int = 2, iterations: int = 1, fail: bool = False, syn_lr: float | None = None) -> None:
         if ipc < 1:
             raise ValueError("ipc must be >= 1")
         self.ipc = ipc
         self.fail = fail
+        self.syn_lr = syn_lr
 
     def distill(self, data: BiasedDataset, weights: torch.Tensor, *, device: torch.device, seed: int,
                 progress: bool = False, checkpoint_dir: Path | None = None) -> SyntheticSet:
@@ -57,7 +58,8 @@ class TopWeighted:
             members = torch.nonzero(data.train.labels == c).flatten()
             picks.append(members[torch.argsort(weights[members], descending=True, stable=True)[:self.ipc]])
         index = torch.cat(picks)
-        return SyntheticSet(data.train.images[index].clone(), data.train.labels[index].clone(), {"picked": index.tolist()})
+        extras = {"picked": index.tolist(), **({"syn_lr": self.syn_lr} if self.syn_lr is not None else {})}
+        return SyntheticSet(data.train.images[index].clone(), data.train.labels[index].clone(), extras)
 
 
 class RecordingWeighter:

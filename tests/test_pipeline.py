@@ -94,6 +94,15 @@ def test_baselines_are_shared_between_runs_through_the_cache(tmp_path, config):
     assert b.metrics["weights"]["weight_share"] > 0.3  # oracle: half of each class's weight on its 10% conflicting
 
 
+def test_a_learned_lr_trains_the_evaluation_nets_unless_switched_off(tmp_path):
+    config = load_config(write_config(tmp_path, BASE), {"method.syn_lr": 0.05})
+    run_experiment(config, tmp_path / "a", progress=False, echo=False)
+    assert "lr 0.05 (learned by the method)" in (tmp_path / "a" / "run.log").read_text()
+    plain = load_config(write_config(tmp_path, BASE), {"method.syn_lr": 0.05, "eval.learned_lr": False})
+    run_experiment(plain, tmp_path / "b", progress=False, echo=False)
+    assert "lr 0.01, trainer erm" in (tmp_path / "b" / "run.log").read_text()
+
+
 def test_a_factory_value_error_becomes_a_config_error(tmp_path):
     config = load_config(write_config(tmp_path, BASE), {"weighter.name": "kde", "weighter.temperature": 0.0})
     with pytest.raises(ConfigError, match=r"weighter 'kde': .*temperature.*Fix weighter\.\*"):
