@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
+from dd_plugins.params import accepted_parameters
+from dd_plugins.registry import collect
 from pipeline_fakes import BASE, registered, write_config
 from reference_methods.config import (
+    RUN_DEFAULTS,
     ConfigError,
     available_presets,
+    eval_defaults,
     load_config,
     load_raw,
     parse_override,
@@ -156,3 +162,14 @@ def test_every_shipped_config_resolves_under_every_preset(name):
     for preset in available_presets():
         cells = expand_grid(raw, {"run.preset": preset})
         assert cells, name
+
+
+def test_docs_list_every_key_of_every_built_in_component():
+    docs = (Path(__file__).parent.parent / "docs" / "configs.md").read_text()
+    keys = set(RUN_DEFAULTS) | set(eval_defaults()[0])
+    for kind in ("dataset", "weighter", "method", "trainer"):
+        for name, entry in collect(kind).items():
+            if entry.plugin.startswith(("dd_plugins.", "reference_methods.")):
+                assert f"**`{name}`**" in docs, name
+                keys |= set(accepted_parameters(entry.factory)) - {"seed"}
+    assert [k for k in sorted(keys) if f"| `{k}` |" not in docs] == []
