@@ -205,9 +205,12 @@ def submit_grid(raw: RawConfig, cells: list[Cell], grid_dir: Path, settings: dic
 def describe_submission(submission: Submission) -> str:
     """Lines for the console: each submitted cell with its job id, then what was left alone."""
     lines = [f"{cell.name}: job {job.job_id}" for cell, job in submission.jobs]
-    array_ids = sorted({str(job.job_id).split("_")[0] for _, job in submission.jobs})
-    if submission.jobs:
-        lines.append(f"submitted {len(submission.jobs)} cells as job {', '.join(array_ids)}")
+    ids = [str(job.job_id) for _, job in submission.jobs]
+    arrays = sorted({job_id.split("_")[0] for job_id in ids if "_" in job_id})  # SLURM array tasks: ARRAY_TASK
+    if arrays:
+        lines.append(f"submitted {len(ids)} cells as job array {', '.join(arrays)}")
+    elif ids:
+        lines.append(f"submitted {len(ids)} cells as jobs {', '.join(ids)}")
     else:
         lines.append("nothing to submit")
     reasons = {"done": "finished earlier", "running": "queued or running already", "not failed": "not failed"}
