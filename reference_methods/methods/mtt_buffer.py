@@ -112,7 +112,7 @@ def ensure_experts(data: BiasedDataset, weights: Tensor, settings: ExpertSetting
     """The buffer for (data, weights, settings) with at least ``num_experts`` experts; and how many were trained now."""
     fingerprint = buffer_fingerprint(data, weights, settings)
     buffer = ExpertBuffer(Path(buffer_dir) if buffer_dir is not None else DEFAULT_BUFFER_DIR, fingerprint)
-    todo = buffer.missing(num_experts)
+    todo = distributed.broadcast_object(buffer.missing(num_experts))  # rank 0 lists them for every rank
     if todo and distributed.is_main():
         atomic_write_json({"fingerprint": fingerprint, "dataset": data.name, "n_train": len(data.train),
                            "settings": asdict(settings)}, buffer.folder / "settings.json")
