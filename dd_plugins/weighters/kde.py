@@ -78,7 +78,7 @@ class KDEWeighter:
         norm: str = "instancenorm",
         proj_dim: int = 128,
         supcon_temperature: float = 0.1,
-        steps: int = 200,
+        steps: int = 25,
         batch_size: int = 256,
         lr: float = 0.05,
         resolution: int = 16,

@@ -1,6 +1,6 @@
 """The embedding the ``kde`` weighter measures density in, trained with class labels only.
 
-Default source ``supcon``: a small ConvNet with an MLP projection head trained for a few hundred
+Default source ``supcon``: a small ConvNet with an MLP projection head trained for a few dozen
 steps with the supervised contrastive loss (Khosla et al., 2020). Same-class samples are pulled
 together, and the easiest feature that separates classes in a biased training set is the bias
 (colour, background), so early in training the aligned majority of a class collapses into one
@@ -47,7 +47,7 @@ class EmbeddingSpec:
     norm: str = "instancenorm"
     proj_dim: int = 128
     temperature: float = 0.1
-    steps: int = 200
+    steps: int = 25
     batch_size: int = 256
     lr: float = 0.05
     resolution: int = 16

@@ -1,0 +1,163 @@
+"""KDE weighter benchmark (not a test): does ``kde`` find the bias-conflicting samples, and at what cost?
+
+``python -m reference_methods.bench_kde --dataset cmnist --conflict-ratio 0.05 0.01
+[--sweep steps=25,50,100] [--sweep bandwidth=median,0.1] [--set source=ce] [--batch-scope 256]
+[--device cpu] [--threads 2] [--json out.json]``
+
+For every conflict ratio and every point of the sweep grid it builds the dataset's train split,
+runs the weighter with the given parameters (defaults otherwise) and reports the host-side weight
+diagnostics (``dd_plugins.diagnostics.weight_diagnostics``: conflicting samples' share of count
+and of weight, ROC-AUC of weight as a conflicting-sample detector) plus the seconds spent on the
+embedding and on density + weights. Points that differ only in weight parameters (bandwidth,
+temperature, chunk_size) reuse the embedding in memory and report no embedding time.
+``--batch-scope B`` also scores the paper's per-batch KDE: each class is cut into random batches
+of B samples and the weights are computed within each batch, as a distiller drawing that batch
+would; this tells whether the default per-class scope loses anything.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import itertools
+import json
+import platform
+import sys
+import time
+from datetime import date
+
+import torch
+
+from dd_plugins.diagnostics import format_diagnostics, weight_diagnostics
+from dd_plugins.registry import get_dataset_builder, get_weighter
+from dd_plugins.weighters.supcon import sub_seed
+from dd_plugins.weights import WeightContext
+from reference_methods.seeds import derive_seed
+
+WEIGHT_ONLY = {"bandwidth", "temperature", "chunk_size"}
+
+
+def parse_value(text: str):
+    """A number or boolean when ``text`` reads as one, else the string itself."""
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        return text
+
+
+def parse_assignments(items: list[str], sweep: bool) -> dict:
+    """``key=value`` (or ``key=v1,v2`` for sweeps) pairs into a dict of values (or value lists)."""
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise SystemExit(f"bench_kde: expected key=value, got '{item}'")
+        values = [parse_value(v) for v in value.split(",")]
+        out[key] = values if sweep else values[0]
+    return out
+
+
+def batch_scope_weights(weighter, emb: torch.Tensor, labels: torch.Tensor, batch_size: int,
+                        generator: torch.Generator) -> torch.Tensor:
+    """Weights as the paper's per-batch KDE gives them: within random class batches of ``batch_size``."""
+    weights = torch.ones(labels.shape[0], dtype=torch.float64)
+    for c in labels.unique().tolist():
+        members = torch.nonzero(labels == c).flatten()
+        members = members[torch.randperm(members.numel(), generator=generator)]
+        for start in range(0, members.numel(), batch_size):
+            batch = members[start:start + batch_size]
+            weights[batch] = weighter.class_weights(emb[batch], generator).cpu()
+    return weights
+
+
+def run_point(split, num_classes: int, params: dict, seed: int, device: torch.device,
+              embeddings: dict) -> tuple[dict, object, torch.Tensor]:
+    """Weigh one split with one parameter set; returns the result row, the weighter and its embedding."""
+    weighter = get_weighter("kde", **params)
+    ctx = WeightContext(images=split.images, labels=split.labels, num_classes=num_classes,
+                        device=device, seed=seed, progress=False)
+    key = json.dumps({k: v for k, v in params.items() if k not in WEIGHT_ONLY}, sort_keys=True)
+    embed_seconds = None
+    if key not in embeddings:
+        start = time.perf_counter()
+        embeddings[key] = weighter.embedding(ctx)
+        embed_seconds = time.perf_counter() - start
+    emb = embeddings[key]
+    start = time.perf_counter()
+    generator = torch.Generator().manual_seed(sub_seed(seed, "bandwidth"))
+    weights = torch.ones(split.labels.shape[0], dtype=torch.float64)
+    for c in range(num_classes):
+        mask = split.labels == c
+        weights[mask] = weighter.class_weights(emb[mask].to(device), generator).cpu()
+    density_seconds = time.perf_counter() - start
+    stats = weight_diagnostics(weights, split.labels, split.conflicting, num_classes)
+    row = {"params": params, "embed_s": embed_seconds, "density_s": density_seconds,
+           "count_share": stats["count_share"], "weight_share": stats["weight_share"], "auc": stats["auc"],
+           "per_class": stats["per_class"]}
+    return row, weighter, emb
+
+
+def markdown_table(rows: list[dict]) -> str:
+    lines = ["| data | ratio | params | conflicting count share | weight share | AUC | embed s | density s |",
+             "| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: |"]
+    for r in rows:
+        params = ", ".join(f"{k}={v}" for k, v in r["params"].items()) or "defaults"
+        embed = "reused" if r["embed_s"] is None else f"{r['embed_s']:.1f}"
+        lines.append(f"| {r['dataset']} | {r['conflict_ratio']} | {params} | {r['count_share']:.3f} | "
+                     f"{r['weight_share']:.3f} | {r['auc']:.3f} | {embed} | {r['density_s']:.1f} |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m reference_methods.bench_kde", description=__doc__.splitlines()[0])
+    parser.add_argument("--dataset", default="cmnist", help="a registered dataset with bias labels (cmnist, bg_fmnist, cdigits)")
+    parser.add_argument("--conflict-ratio", type=float, nargs="+", default=[0.05, 0.01])
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="fixed kde parameter")
+    parser.add_argument("--sweep", action="append", default=[], metavar="KEY=V1,V2", help="kde parameter grid")
+    parser.add_argument("--batch-scope", type=int, default=0, metavar="B", help="also score per-batch KDE with batches of B")
+    parser.add_argument("--seed", type=int, default=0, help="run seed (data and weighter seeds derive from it)")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: leave torch's default)")
+    parser.add_argument("--json", help="write every row (with per-class numbers) to this file")
+    args = parser.parse_args(argv)
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = torch.device(args.device)
+    fixed = parse_assignments(args.set, sweep=False)
+    sweep = parse_assignments(args.sweep, sweep=True)
+    grid = [dict(fixed, **dict(zip(sweep, values))) for values in itertools.product(*sweep.values())]
+    weighter_seed = derive_seed(args.seed, "weighter")
+    rows = []
+    for ratio in args.conflict_ratio:
+        data = get_dataset_builder(args.dataset)(seed=derive_seed(args.seed, "data"), conflict_ratio=ratio)
+        embeddings: dict = {}
+        for params in grid:
+            row, weighter, emb = run_point(data.train, data.num_classes, params, weighter_seed, device, embeddings)
+            row.update(dataset=args.dataset, conflict_ratio=ratio, n=len(data.train))
+            embed = "reused" if row["embed_s"] is None else f"{row['embed_s']:.1f}s"
+            print(f"{args.dataset} {ratio} {params or 'defaults'}: {format_diagnostics(row)}; "
+                  f"embed {embed}, density {row['density_s']:.1f}s", flush=True)
+            rows.append(row)
+            if args.batch_scope:
+                generator = torch.Generator().manual_seed(sub_seed(weighter_seed, "batch-scope"))
+                weights = batch_scope_weights(weighter, emb, data.train.labels, args.batch_scope, generator)
+                stats = weight_diagnostics(weights, data.train.labels, data.train.conflicting, data.num_classes)
+                batch_row = dict(row, params=dict(params, scope=f"batch{args.batch_scope}"), embed_s=None,
+                                 density_s=float("nan"), weight_share=stats["weight_share"], auc=stats["auc"],
+                                 per_class=stats["per_class"])
+                print(f"  per-batch KDE (B={args.batch_scope}): {format_diagnostics(batch_row)}", flush=True)
+                rows.append(batch_row)
+    print()
+    print(f"machine: {platform.processor() or platform.machine()}, torch threads {torch.get_num_threads()}, device {device}, "
+          f"{date.today().isoformat()}")
+    print(markdown_table(rows))
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"argv": sys.argv[1:] if argv is None else argv, "device": str(device),
+                       "threads": torch.get_num_threads(), "date": date.today().isoformat(), "rows": rows}, f, indent=2)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
