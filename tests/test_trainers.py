@@ -17,6 +17,7 @@ from reference_methods.trainers.base import TrainSchedule
 from reference_methods.trainers.dfa import DFATrainer, swap_bias_features
 from reference_methods.trainers.lff import LfFTrainer
 from reference_methods.trainers.losses import LossEMA, generalized_cross_entropy, relative_difficulty
+from reference_methods.trainers.optimizers import build_optimizer, decay_at_half
 
 CPU = torch.device("cpu")
 
@@ -93,7 +94,8 @@ def test_dfa_feature_swap_keeps_shapes_and_carries_labels():
     assert torch.cat([z_intrinsic, z_swap], 1).shape == (8, 10)
 
 
-@pytest.mark.parametrize("trainer", [LfFTrainer(), DFATrainer(swap_after=0.5)], ids=["lff", "dfa"])
+@pytest.mark.parametrize("trainer", [LfFTrainer(), DFATrainer(swap_after=0.5), LfFTrainer(optimizer="sgd"),
+                                     DFATrainer(optimizer="sgd")], ids=["lff", "dfa", "lff-sgd", "dfa-sgd"])
 def test_trainer_fits_a_tiny_set_reproducibly_and_returns_logits(trainer):
     images, labels = tiny_set()
     schedule = TrainSchedule(epochs=2, batch_size=8)
@@ -123,11 +125,28 @@ def test_dfa_net_concatenates_two_encoders():
     assert net.embed(images[:4]).shape == (4, net.feature_dim)
 
 
+def test_optimizers_are_published_adam_or_protocol_sgd_and_decay_once_at_half():
+    params = [torch.nn.Parameter(torch.zeros(2))]
+    schedule = TrainSchedule(lr=0.02, momentum=0.8, weight_decay=1e-3)
+    adam = build_optimizer(params, schedule, "adam", adam_lr=1e-3)
+    assert isinstance(adam, torch.optim.Adam)
+    assert adam.param_groups[0]["lr"] == 1e-3 and adam.param_groups[0]["weight_decay"] == 0
+    sgd = build_optimizer(params, schedule, "sgd", adam_lr=1e-3)
+    assert isinstance(sgd, torch.optim.SGD)
+    assert (sgd.param_groups[0]["lr"], sgd.param_groups[0]["momentum"], sgd.param_groups[0]["weight_decay"]) == (
+        0.02, 0.8, 1e-3)
+    for epoch in range(10):
+        decay_at_half(sgd, epoch, 10)
+    assert sgd.param_groups[0]["lr"] == pytest.approx(0.002)
+
+
 def test_invalid_parameters_say_what_is_expected():
     with pytest.raises(ValueError, match="0.7"):
         LfFTrainer(q=0.0)
     with pytest.raises(ValueError, match="fraction"):
         DFATrainer(swap_after=5)
+    with pytest.raises(ValueError, match="'sgd'"):
+        LfFTrainer(optimizer="adamw")
     with pytest.raises(dd_plugins.ParameterError, match="swap_after"):
         dd_plugins.get_trainer("dfa", swapafter=0.1)
 

@@ -7,9 +7,9 @@ average losses, so the samples the biased net gets wrong (the bias-conflicting o
 Only the debiased net is returned. No bias labels are used.
 
 Published settings kept here: GCE q = 0.7 and loss EMA alpha = 0.7 (alinlab/LfF, train.py and
-module/loss.py), class-wise max-normalisation of the EMAs. The optimiser and epochs are the
-evaluation protocol's (``TrainSchedule``), not LfF's Adam, so that erm / lff / dfa differ only
-in the objective; see docs/trainers.md.
+module/loss.py), class-wise max-normalisation of the EMAs, Adam with lr 1e-3 (config.py; the
+protocol's SGD is ``optimizer="sgd"``, see reference_methods/trainers/optimizers.py for why it is
+not the default). Epochs, batch size and the lr x0.1 at half come from ``TrainSchedule``.
 """
 
 from __future__ import annotations
@@ -24,18 +24,27 @@ from tqdm import tqdm
 
 from reference_methods.trainers.base import TrainSchedule
 from reference_methods.trainers.losses import LossEMA, generalized_cross_entropy, relative_difficulty
+from reference_methods.trainers.optimizers import Optimizer, build_optimizer, decay_at_half
 
 
 class LfFTrainer:
     """Learning from Failure: a GCE-trained biased net reweights the debiased net's cross-entropy."""
 
-    def __init__(self, q: float = 0.7, ema_alpha: float = 0.7) -> None:
+    def __init__(self, q: float = 0.7, ema_alpha: float = 0.7, optimizer: Optimizer = "adam",
+                 adam_lr: float = 1e-3) -> None:
         if not 0.0 < q <= 1.0:
             raise ValueError(f"lff: q must be in (0, 1], got {q}; the published value is 0.7")
         if not 0.0 <= ema_alpha < 1.0:
             raise ValueError(f"lff: ema_alpha must be in [0, 1), got {ema_alpha}; the published value is 0.7")
+        if optimizer not in ("adam", "sgd"):
+            raise ValueError(f"lff: optimizer must be 'adam' (published) or 'sgd' "
+                             f"(the evaluation protocol), got {optimizer!r}")
+        if adam_lr <= 0:
+            raise ValueError(f"lff: adam_lr must be > 0, got {adam_lr}; the published value is 1e-3")
         self.q = q
         self.ema_alpha = ema_alpha
+        self.optimizer = optimizer
+        self.adam_lr = adam_lr
 
     def fit(self, make_net: Callable[[], nn.Module], images: Tensor, labels: Tensor, *,
             schedule: TrainSchedule, augment: Callable[[Tensor], Tensor] | None,
@@ -44,17 +53,14 @@ class LfFTrainer:
         n = labels.shape[0]
         biased, debiased = make_net().to(device).train(), make_net().to(device).train()
         params = list(biased.parameters()) + list(debiased.parameters())
-        optimizer = torch.optim.SGD(params, lr=schedule.lr, momentum=schedule.momentum,
-                                    weight_decay=schedule.weight_decay)
+        optimizer = build_optimizer(params, schedule, self.optimizer, self.adam_lr)
         num_classes = debiased.classifier.out_features
         ema_biased = LossEMA(labels, num_classes, self.ema_alpha)
         ema_debiased = LossEMA(labels, num_classes, self.ema_alpha)
 
         bar = tqdm(range(schedule.epochs), desc="lff", disable=not progress, leave=False)
         for epoch in bar:
-            if epoch == schedule.epochs // 2:
-                for group in optimizer.param_groups:
-                    group["lr"] = schedule.lr * 0.1
+            decay_at_half(optimizer, epoch, schedule.epochs)
             order = torch.randperm(n, generator=generator, device=generator.device).to(device)
             for batch in range(math.ceil(n / schedule.batch_size)):
                 index = order[batch * schedule.batch_size:(batch + 1) * schedule.batch_size]
