@@ -55,11 +55,13 @@ EVAL_OWN_DEFAULTS: dict[str, Any] = {
     "trainer_args": {},  # parameters of that trainer's factory
     "baselines": list(BASELINES),  # which baselines to evaluate next to the synthetic set
     "whole_train_epochs": 30,  # epochs of the whole-train-split baseline (it sees far more data per epoch)
+    "whole_train_lr": 0.05,  # its lr: ordinary supervised training, not the few-image synthetic-set regime
     "learned_lr": True,  # train on a set with the lr its method learned (MTT's syn_lr), as MTT evaluates
 }
 # evaluate_set keywords that the run sets itself, never the config.
 EVAL_RUN_KEYWORDS = ("images", "labels", "data", "trainer", "schedule", "device", "seed", "progress")
 POSITIVE_INTS = ("method.ipc", "eval.num_eval", "eval.epochs", "eval.batch_size", "eval.whole_train_epochs")
+POSITIVE_FLOATS = ("eval.lr", "eval.whole_train_lr")
 
 
 class ConfigError(DDPluginsError, ValueError):
@@ -390,7 +392,7 @@ def eval_defaults() -> tuple[dict[str, Any], dict[str, Any]]:
         types[f.name] = schedule_hints.get(f.name)
     defaults.update(copy.deepcopy(EVAL_OWN_DEFAULTS))
     types.update({"trainer": str, "trainer_args": dict, "baselines": list[str], "whole_train_epochs": int,
-                  "learned_lr": bool})
+                  "whole_train_lr": float, "learned_lr": bool})
     return defaults, types
 
 
@@ -400,6 +402,11 @@ def _check_values(cfg: dict[str, Any], problems: list[str]) -> None:
         value = cfg[section].get(key)
         if isinstance(value, int) and not isinstance(value, bool) and value < 1:
             problems.append(f"{dotted}: must be at least 1, got {value}")
+    for dotted in POSITIVE_FLOATS:
+        section, key = dotted.split(".")
+        value = cfg[section].get(key)
+        if isinstance(value, float) and not value > 0:
+            problems.append(f"{dotted}: must be > 0, got {value}")
     for baseline in cfg["eval"].get("baselines", []):
         if baseline not in BASELINES:
             problems.append(_unknown(str(baseline), BASELINES, "baseline", path="eval.baselines"))

@@ -271,7 +271,7 @@ def baselines_step(config: RunConfig, data: BiasedDataset, trainer: Any, device:
             images, labels, schedule = subset.images, subset.labels, schedule_for(config)
         else:
             images, labels = data.train.images, data.train.labels
-            schedule = schedule_for(config, epochs=config.eval["whole_train_epochs"])
+            schedule = schedule_for(config, epochs=config.eval["whole_train_epochs"], lr=config.eval["whole_train_lr"])
         log(f"baseline {baseline}: training {config.eval['num_eval']} nets on {labels.shape[0]} images")
         start = time.perf_counter()
         metrics = evaluate_set(images, labels, data, trainer=trainer, schedule=schedule, device=device,
