@@ -41,18 +41,22 @@ def build_tiny(*, seed: int = 0, per_class: int = 20, conflicting_share: float =
 class TopWeighted:
     """The synthetic set is the ``ipc`` highest-weighted real images of each class (instant; tests only)."""
 
-    def __init__(self, ipc: int = 2, iterations: int = 1, fail: bool = False, syn_lr: float | None = None) -> None:
+    def __init__(self, ipc: int = 2, iterations: int = 1, fail: bool = False, syn_lr: float | None = None,
+                 interrupt: bool = False) -> None:
         if ipc < 1:
             raise ValueError("ipc must be >= 1")
         self.ipc = ipc
         self.fail = fail
         self.syn_lr = syn_lr
+        self.interrupt = interrupt
 
     def distill(self, data: BiasedDataset, weights: torch.Tensor, *, device: torch.device, seed: int,
                 progress: bool = False, checkpoint_dir: Path | None = None) -> SyntheticSet:
         CALLS.append(("distiller", seed))
         if self.fail:
             raise RuntimeError("deliberate failure of this cell")
+        if self.interrupt:
+            raise KeyboardInterrupt
         picks = []
         for c in range(data.num_classes):
             members = torch.nonzero(data.train.labels == c).flatten()

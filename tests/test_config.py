@@ -39,11 +39,11 @@ def error_of(tmp_path, body: str, overrides: dict | None = None) -> str:
 def test_base_config_resolves_with_factory_defaults_filled_in(tmp_path):
     config = load_config(write_config(tmp_path, BASE))
     assert config.method.name == "top"
-    assert config.method.params == {"ipc": 2, "iterations": 1, "fail": False, "syn_lr": None}
+    assert config.method.params == {"ipc": 2, "iterations": 1, "fail": False, "syn_lr": None, "interrupt": False}
     assert config.data.params == {"per_class": 20, "conflicting_share": 0.1}  # seed is the run's, not a key
     assert config.eval["trainer"] == "erm" and config.eval["epochs"] == 2
     assert config.run == {"seed": 0, "device": "cpu", "out_dir": "runs", "preset": "none", "cache_dir": ""}
-    assert config.to_dict()["method"] == {"name": "top", "ipc": 2, "iterations": 1, "fail": False, "syn_lr": None}
+    assert config.to_dict()["method"] == {"name": "top", "ipc": 2, "iterations": 1, "fail": False, "syn_lr": None, "interrupt": False}
 
 
 def test_unknown_key_names_its_dotted_path_and_the_closest_key(tmp_path):
@@ -138,7 +138,7 @@ def test_component_tables_apply_only_to_the_selected_component(tmp_path):
     assert resolve(raw).method.params["iterations"] == 70
     assert resolve(raw, {"method.iterations": 5}).method.params["iterations"] == 5  # a later layer wins
     top = resolve(raw, {"method.name": "top"})
-    assert top.method.params == {"ipc": 2, "iterations": 1, "fail": True, "syn_lr": None}
+    assert top.method.params == {"ipc": 2, "iterations": 1, "fail": True, "syn_lr": None, "interrupt": False}
 
 
 def test_trainer_args_are_checked_against_the_trainer(tmp_path):

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import errno
 import json
 
 import pytest
 import torch
 
 import pipeline_fakes
+import reference_methods.pipeline
 from pipeline_fakes import BASE, registered, write_config
+from reference_methods.cli import main
 from reference_methods.config import ConfigError, load_config
 from reference_methods.pipeline import RUN_FILES, RunError, run_experiment, run_weighing
 from reference_methods.seeds import derive_seed
@@ -122,4 +125,35 @@ def test_weigh_only_writes_weights_that_a_later_run_reuses(tmp_path):
     assert stats["auc"] > 0.9 and (tmp_path / "run" / "weights.png").exists()
     assert not (tmp_path / "run" / "metrics.json").exists()
     run_experiment(config, tmp_path / "run", progress=False, echo=False)
+    assert "weights: reused" in (tmp_path / "run" / "run.log").read_text()
+
+
+def test_cli_weigh_prints_diagnostics_once_per_weighter_of_a_grid(tmp_path, capsys):
+    path = write_config(tmp_path, BASE + '\n[grid]\n"weighter.name" = ["uniform", "oracle"]\n"method.ipc" = [1, 2]\n')
+    assert main(["weigh", str(path), "--out", str(tmp_path / "grid"), "--quiet"]) == 0
+    lines = [line for line in capsys.readouterr().out.splitlines() if "conflicting samples" in line]
+    assert len(lines) == 2 and lines[0].startswith("uniform on tiny") and lines[1].startswith("oracle on tiny")
+    assert (tmp_path / "grid" / "weighter=oracle,ipc=1" / "weights.png").exists()
+
+
+def test_an_interrupted_run_says_how_to_resume(tmp_path, capsys):
+    path = write_config(tmp_path, BASE)
+    assert main(["run", str(path), "--out", str(tmp_path / "run"), "--quiet", "--set", "method.interrupt=true"]) == 130
+    assert "re-run the same command to resume" in capsys.readouterr().err
+    assert (tmp_path / "run" / "weights.pt").exists()
+
+
+def test_a_full_disk_keeps_finished_steps_and_the_rerun_resumes(tmp_path, capsys, monkeypatch):
+    path = write_config(tmp_path, BASE)
+    save = reference_methods.pipeline.save_synthetic
+
+    def full_disk(syn, target, config):
+        raise OSError(errno.ENOSPC, "No space left on device", str(target))
+
+    monkeypatch.setattr(reference_methods.pipeline, "save_synthetic", full_disk)
+    assert main(["run", str(path), "--out", str(tmp_path / "run"), "--quiet"]) == 1
+    assert "The disk is full: free space" in capsys.readouterr().err
+    assert (tmp_path / "run" / "weights.pt").exists() and not (tmp_path / "run" / "synthetic.pt").exists()
+    monkeypatch.setattr(reference_methods.pipeline, "save_synthetic", save)
+    assert main(["run", str(path), "--out", str(tmp_path / "run"), "--quiet"]) == 0
     assert "weights: reused" in (tmp_path / "run" / "run.log").read_text()
