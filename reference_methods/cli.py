@@ -101,7 +101,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.only_failed and grid_dir.is_dir():
         grid_status(grid_dir)  # records cells whose submitit job died as failed, so they are retried too
     outcomes = run_grid(raw, cells, grid_dir, overrides=overrides, jobs=args.jobs, shard=shard, force=args.force,
-                        progress=_progress(args) and args.jobs <= 1, only_failed=args.only_failed)
+                        progress=_progress(args) and args.jobs <= 1, only_failed=args.only_failed,
+                        echo=not args.quiet)
     print(grid_summary(outcomes))
     if any(o.status != "failed" for o in outcomes):
         _print_report(grid_dir, args.compare)

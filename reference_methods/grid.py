@@ -200,9 +200,10 @@ def _announce(outcome: CellOutcome, position: int, total: int) -> None:
 
 def run_grid(raw: RawConfig, cells: list[Cell], grid_dir: Path, *, overrides: dict[str, Any] | None = None,
              jobs: int = 1, shard: tuple[int, int] | None = None, force: bool = False,
-             progress: bool = True, only_failed: bool = False) -> list[CellOutcome]:
+             progress: bool = True, only_failed: bool = False, echo: bool = True) -> list[CellOutcome]:
     """Run the cells of this shard into ``grid_dir``, ``jobs`` at a time; returns one outcome per cell.
-    ``only_failed`` runs only the cells whose last attempt failed (``error.json``)."""
+    ``only_failed`` runs only the cells whose last attempt failed (``error.json``); ``echo`` prints
+    each cell's log lines (one line per cell is printed either way)."""
     grid_dir = Path(grid_dir)
     ensure_writable(grid_dir)
     write_grid_file(raw, overrides or {}, cells, grid_dir)
@@ -212,8 +213,9 @@ def run_grid(raw: RawConfig, cells: list[Cell], grid_dir: Path, *, overrides: di
     outcomes: list[CellOutcome] = []
     if jobs <= 1:
         for position, cell in enumerate(selected, 1):
-            print(f"[{position}/{len(selected)}] {cell.name}", flush=True)
-            outcome = run_cell(cell, grid_dir, force=force, progress=progress, echo=True)
+            if echo:
+                print(f"[{position}/{len(selected)}] {cell.name}", flush=True)
+            outcome = run_cell(cell, grid_dir, force=force, progress=progress, echo=echo)
             _announce(outcome, position, len(selected))
             outcomes.append(outcome)
         return outcomes
