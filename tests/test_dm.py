@@ -112,3 +112,10 @@ def test_checkpoint_of_another_run_is_refused(tiny_biased_dataset, tmp_path):
     DM(iterations=2, checkpoint_every=1, **TINY).distill(data, torch.ones(120), device=CPU, seed=0, checkpoint_dir=tmp_path)
     with pytest.raises(ValueError, match="fresh checkpoint_dir"):
         DM(iterations=2, **TINY).distill(data, _weights(data, "oracle"), device=CPU, seed=0, checkpoint_dir=tmp_path)
+
+
+def test_checkpoint_past_the_asked_iterations_is_refused(tiny_biased_dataset, tmp_path):
+    data = tiny_biased_dataset
+    DM(iterations=3, checkpoint_every=1, **TINY).distill(data, torch.ones(120), device=CPU, seed=0, checkpoint_dir=tmp_path)
+    with pytest.raises(ValueError, match="at iteration 3, past iterations=2"):
+        DM(iterations=2, **TINY).distill(data, torch.ones(120), device=CPU, seed=0, checkpoint_dir=tmp_path)

@@ -126,11 +126,8 @@ class DM:
                     **{k: v for k, v in vars(self).items() if k not in ("iterations", "checkpoint_every")}}
         checkpoint = Checkpoint(checkpoint_dir, "dm", identity)
         start, loss = 0, torch.zeros(())
-        state = checkpoint.load()
+        state = checkpoint.load(self.iterations)
         if state is not None:
-            if state["iteration"] > self.iterations:
-                raise ValueError(f"dm: the checkpoint in {checkpoint_dir} is at iteration {state['iteration']}, past "
-                                 f"iterations={self.iterations}; raise iterations or use a fresh checkpoint_dir")
             start = state["iteration"]
             with torch.no_grad():
                 syn.copy_(state["images"].to(device))

@@ -123,11 +123,8 @@ class DSADistiller:
                     **run_parameters(self, exclude=("iterations", "checkpoint_every"))}
         checkpoint = Checkpoint(checkpoint_dir, "dsa", identity)
         start = 0
-        state = checkpoint.load()
+        state = checkpoint.load(self.iterations)
         if state is not None:
-            if state["iteration"] > self.iterations:
-                raise ValueError(f"dsa: the checkpoint in {checkpoint_dir} is at iteration {state['iteration']}, "
-                                 f"past iterations={self.iterations}; raise iterations or use a fresh checkpoint_dir")
             start = state["iteration"]
             with torch.no_grad():
                 image_syn.copy_(state["images"].to(device))

@@ -87,23 +87,26 @@ class Checkpoint:
         self.path = Path(checkpoint_dir) / f"{name}.pt" if checkpoint_dir is not None else None
         self.identity = identity
 
-    def load(self) -> dict | None:
-        """The saved state, or None when there is nothing to resume."""
+    def load(self, iterations: int) -> dict | None:
+        """The saved state, or None when there is nothing to resume; refuses one past ``iterations``."""
         if self.path is None:
             return None
-        state, problem = self._read() if distributed.is_main() else (None, None)
+        state, problem = self._read(iterations) if distributed.is_main() else (None, None)
         state, problem = distributed.broadcast_object((state, problem))
         if problem:
             raise ValueError(problem)
         return state
 
-    def _read(self) -> tuple[dict | None, str | None]:
+    def _read(self, iterations: int) -> tuple[dict | None, str | None]:
         if not self.path.exists():
             return None, None
         state = torch.load(self.path, map_location="cpu", weights_only=True)
         if state["identity"] != self.identity:
             return None, (f"checkpoint {self.path} belongs to another run ({state['identity']}, this run is "
                           f"{self.identity}); use a fresh checkpoint_dir or delete the file to start over")
+        if state["iteration"] > iterations:
+            return None, (f"checkpoint {self.path} is at iteration {state['iteration']}, past "
+                          f"iterations={iterations}; raise iterations or use a fresh checkpoint_dir")
         return state, None
 
     def save(self, state: dict) -> None:

@@ -126,11 +126,8 @@ class MTTDistiller:
                     **run_parameters(self, exclude=("buffer_dir", "iterations", "checkpoint_every"))}
         checkpoint = Checkpoint(checkpoint_dir, "mtt", identity)
         start = 0
-        state = checkpoint.load()
+        state = checkpoint.load(self.iterations)
         if state is not None:
-            if state["iteration"] > self.iterations:
-                raise ValueError(f"mtt: the checkpoint in {checkpoint_dir} is at iteration {state['iteration']}, "
-                                 f"past iterations={self.iterations}; raise iterations or use a fresh checkpoint_dir")
             start = state["iteration"]
             with torch.no_grad():
                 image_syn.copy_(state["images"].to(device))
