@@ -109,3 +109,15 @@ def test_cache_hit_and_invalidation(tmp_path, monkeypatch):
     assert len(calls) == 3
     assert len(list(tmp_path.glob("kde-embedding-*.pt"))) == 3
     assert not list(tmp_path.glob(".*.tmp"))
+
+
+def test_unreadable_cache_is_recomputed_with_a_warning(tmp_path):
+    images, labels, _ = toy_images()
+    images = images.expand(-1, 3, -1, -1)
+    ctx = context(images, labels, cache_dir=tmp_path, seed=3)
+    first = KDEWeighter(**TINY).weigh(ctx)
+    (cache_file,) = tmp_path.glob("kde-embedding-*.pt")
+    cache_file.write_bytes(b"not a torch file")
+    with pytest.warns(UserWarning, match="unreadable embedding cache"):
+        assert torch.equal(KDEWeighter(**TINY).weigh(ctx), first)
+    assert torch.load(cache_file, weights_only=True)["embedding"].shape[0] == labels.shape[0]

@@ -7,6 +7,7 @@ import hashlib
 import json
 import os
 import tempfile
+import warnings
 from pathlib import Path
 
 import torch
@@ -109,7 +110,11 @@ class KDEWeighter:
             key = fingerprint(ctx.images, ctx.labels, self.spec, ctx.seed)
             path = Path(ctx.cache_dir) / f"kde-embedding-{key}.pt"
             if path.exists():
-                return torch.load(path, map_location="cpu")["embedding"]
+                try:
+                    return torch.load(path, map_location="cpu", weights_only=True)["embedding"]
+                except Exception as exc:  # any unreadable file: the embedding can always be recomputed
+                    warnings.warn(f"kde: unreadable embedding cache {path} ({type(exc).__name__}: {exc}); "
+                                  "recomputing it.", stacklevel=2)
         emb = compute_embedding(ctx.images, ctx.labels.long(), ctx.num_classes, self.spec,
                                 device=ctx.device, seed=ctx.seed, progress=ctx.progress)
         if path is not None:

@@ -169,6 +169,7 @@ def train(model: nn.Module, x: Tensor, labels: Tensor, spec: EmbeddingSpec, *,
     n = x.shape[0]
     batch_size = min(spec.batch_size, n)
     order, position = torch.randperm(n, generator=generator, device=generator.device).to(x.device), 0
+    view = (lambda t: random_affine(t, generator)) if spec.augment else (lambda t: t)
     model.train()
     for _ in tqdm(range(spec.steps), desc=f"kde: {spec.source} embedding", disable=not progress):
         if position + batch_size > n:
@@ -176,7 +177,6 @@ def train(model: nn.Module, x: Tensor, labels: Tensor, spec: EmbeddingSpec, *,
         index = order[position:position + batch_size]
         position += batch_size
         xb, yb = x[index], labels[index]
-        view = (lambda t: random_affine(t, generator)) if spec.augment else (lambda t: t)
         if spec.source == "supcon":
             z = model(torch.cat([view(xb), view(xb)]))
             loss = supcon_loss(z, torch.cat([yb, yb]), spec.temperature)
