@@ -84,11 +84,7 @@ def run_point(split, num_classes: int, params: dict, seed: int, device: torch.de
         embed_seconds = time.perf_counter() - start
     emb = embeddings[key]
     start = time.perf_counter()
-    generator = torch.Generator().manual_seed(sub_seed(seed, "bandwidth"))
-    weights = torch.ones(split.labels.shape[0], dtype=torch.float64)
-    for c in range(num_classes):
-        mask = split.labels == c
-        weights[mask] = weighter.class_weights(emb[mask].to(device), generator).cpu()
+    weights = weighter.weights_from_embedding(emb, split.labels, num_classes, device=device, seed=seed)
     density_seconds = time.perf_counter() - start
     stats = weight_diagnostics(weights, split.labels, split.conflicting, num_classes)
     row = {"params": params, "embed_s": embed_seconds, "density_s": density_seconds,

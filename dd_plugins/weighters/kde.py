@@ -126,13 +126,18 @@ class KDEWeighter:
         h = select_bandwidth(emb, self.bandwidth, generator)
         return inverse_density_weights(log_density(emb, h, self.chunk_size), self.temperature)
 
-    def weigh(self, ctx: WeightContext) -> Tensor:
-        emb = self.embedding(ctx)
-        labels = ctx.labels.long().cpu()
-        generator = torch.Generator().manual_seed(sub_seed(ctx.seed, "bandwidth"))
+    def weights_from_embedding(self, emb: Tensor, labels: Tensor, num_classes: int, *,
+                               device: torch.device, seed: int) -> Tensor:
+        """Raw weights [N] (CPU, float64, mean 1 in each class) from an embedding [N, D]."""
+        labels = labels.long().cpu()
+        generator = torch.Generator().manual_seed(sub_seed(seed, "bandwidth"))
         weights = torch.ones(labels.shape[0], dtype=torch.float64)
-        for c in range(ctx.num_classes):
+        for c in range(num_classes):
             mask = labels == c
             if mask.any():
-                weights[mask] = self.class_weights(emb[mask].to(ctx.device), generator).cpu()
+                weights[mask] = self.class_weights(emb[mask].to(device), generator).cpu()
         return weights
+
+    def weigh(self, ctx: WeightContext) -> Tensor:
+        return self.weights_from_embedding(self.embedding(ctx), ctx.labels, ctx.num_classes,
+                                           device=ctx.device, seed=ctx.seed)
