@@ -46,7 +46,7 @@ RUN_DEFAULTS: dict[str, Any] = {
     "device": "auto",  # "auto" = CUDA when present, else CPU
     "out_dir": "runs",  # runs go to out_dir/<config name>
     "preset": "none",  # "none", "quick" or "paper" (reference_methods/configs/presets/)
-    "cache_dir": "",  # weighter caches (KDE embeddings); "" = out_dir/.cache
+    "cache_dir": "",  # KDE embeddings and baseline metrics; "" = .cache in the run (or grid) folder
 }
 BASELINES = ("random_real", "whole_train")
 # [eval] keys that are not keywords of evaluate_set or fields of TrainSchedule.
