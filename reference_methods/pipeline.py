@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import os
 import shutil
 import tempfile
 import time
@@ -208,6 +209,32 @@ def weigh_step(config: RunConfig, data: BiasedDataset, weighter: Any, run_dir: P
     return weights, stats
 
 
+def synthetic_key(config: RunConfig) -> str:
+    """Fingerprint of everything a synthetic set depends on: data, weighter, method and seed (not ``[eval]``)."""
+    resolved = config.to_dict()
+    identity = {k: resolved[k] for k in ("data", "weighter", "method")} | {"seed": config.seed}
+    return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:20]
+
+
+def restore_shared_synthetic(config: RunConfig, run_dir: Path, cache_dir: Path, log: RunLog) -> None:
+    """Copy the synthetic set of an earlier run that differed only in ``[eval]`` (e.g. another trainer)
+    into ``run_dir``, so comparing evaluations does not distil the same set again."""
+    path, shared = run_dir / "synthetic.pt", cache_dir / "synthetic" / f"{synthetic_key(config)}.pt"
+    if not path.exists() and shared.exists():
+        shutil.copyfile(shared, path)
+        log(f"distill: reused the set shared in {shared}")
+
+
+def share_synthetic(config: RunConfig, run_dir: Path, cache_dir: Path) -> None:
+    """Offer this run's synthetic set to later runs with the same data, weighter, method and seed."""
+    shared = cache_dir / "synthetic" / f"{synthetic_key(config)}.pt"
+    if not shared.exists():
+        shared.parent.mkdir(parents=True, exist_ok=True)
+        partial = shared.with_suffix(f".partial-{os.getpid()}")
+        shutil.copyfile(run_dir / "synthetic.pt", partial)
+        os.replace(partial, shared)
+
+
 def distill_step(config: RunConfig, data: BiasedDataset, weights: torch.Tensor, method: Any, run_dir: Path,
                  device: torch.device, progress: bool, log: RunLog, timing: Timing) -> dict[str, Any]:
     """The synthetic set, saved as ``synthetic.pt`` (+ PNG); loaded from there when it exists."""
@@ -318,8 +345,10 @@ def run_experiment(config: RunConfig, run_dir: Path, *, force: bool = False, pro
     data = build_data(config)
     log(f"data: {data.name}, {len(data.train)} train / {len(data.test)} test images, {data.num_classes} classes")
     weights, stats = weigh_step(config, data, weighter, run_dir, device, cache, progress, log, timing)
+    restore_shared_synthetic(config, run_dir, cache, log)
     distributed.broadcast_object(None if (run_dir / "synthetic.pt").exists() else weights)  # weighed once, here
     syn = distill_step(config, data, weights, method, run_dir, device, progress, log, timing)
+    share_synthetic(config, run_dir, cache)
 
     learned_lr = syn["extras"].get("syn_lr") if config.eval["learned_lr"] else None
     schedule = schedule_for(config, lr=float(learned_lr) if learned_lr is not None else None)

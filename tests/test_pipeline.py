@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import json
+import shutil
 
 import pytest
 import torch
@@ -67,7 +68,8 @@ def test_rerun_skips_a_finished_run_and_resume_repeats_only_missing_steps(tmp_pa
     assert again.finished_before and again.metrics == first.metrics and pipeline_fakes.CALLS == []
 
     (run_dir / "metrics.json").unlink()
-    (run_dir / "synthetic.pt").unlink()  # as if killed during distillation
+    (run_dir / "synthetic.pt").unlink()  # as if killed during distillation: nothing saved or shared yet
+    shutil.rmtree(run_dir / ".cache" / "synthetic")
     resumed = run_experiment(config, run_dir, progress=False, echo=False)
     assert [c for c, _ in pipeline_fakes.CALLS] == ["data", "distiller"]  # weights were reused
     assert resumed.metrics["synthetic"] == first.metrics["synthetic"]  # same seeds, same numbers
@@ -95,6 +97,26 @@ def test_baselines_are_shared_between_runs_through_the_cache(tmp_path, config):
     a = json.loads((tmp_path / "a" / "metrics.json").read_text())
     assert b.metrics["baselines"] == a["baselines"]
     assert b.metrics["weights"]["weight_share"] > 0.3  # oracle: half of each class's weight on its 10% conflicting
+
+
+def test_runs_that_differ_only_in_eval_share_one_synthetic_set(tmp_path):
+    cache = tmp_path / "cache"
+    erm = load_config(write_config(tmp_path, BASE.replace('name = "uniform"', 'name = "recording"')))
+    run_experiment(erm, tmp_path / "erm", progress=False, echo=False, cache_dir=cache)
+    pipeline_fakes.CALLS.clear()
+    other_eval = load_config(write_config(tmp_path, BASE.replace('name = "uniform"', 'name = "recording"')),
+                             {"eval.epochs": 3})
+    run_experiment(other_eval, tmp_path / "other_eval", progress=False, echo=False, cache_dir=cache)
+    assert "distiller" not in dict(pipeline_fakes.CALLS)
+    assert "reused the set shared" in (tmp_path / "other_eval" / "run.log").read_text()
+    first, second = (torch.load(tmp_path / d / "synthetic.pt", weights_only=False) for d in ("erm", "other_eval"))
+    assert torch.equal(first["images"], second["images"])
+
+    pipeline_fakes.CALLS.clear()
+    other_seed = load_config(write_config(tmp_path, BASE.replace('name = "uniform"', 'name = "recording"')),
+                             {"run.seed": 1})
+    run_experiment(other_seed, tmp_path / "other_seed", progress=False, echo=False, cache_dir=cache)
+    assert "distiller" in dict(pipeline_fakes.CALLS)
 
 
 def test_a_learned_lr_trains_the_evaluation_nets_unless_switched_off(tmp_path):
