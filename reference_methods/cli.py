@@ -157,7 +157,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def _add_config_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("config", help="a shipped config name (e.g. quickstart, bench/cmnist_ipc10) or a TOML file")
+    p.add_argument("config", help="a shipped config name (e.g. quickstart, bench/cmnist_ipc) or a TOML file")
     p.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
                    help="override a config value (TOML syntax; bare words are strings); repeatable")
     p.add_argument("--out", metavar="DIR", help="run (or grid) folder; default run.out_dir/<config name>")
