@@ -12,7 +12,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import os
 import shutil
 import tempfile
 import time
@@ -29,7 +28,7 @@ from reference_methods import distributed
 from reference_methods.config import EVAL_OWN_DEFAULTS, ConfigError, RunConfig, component_kwargs, trainer_kwargs
 from reference_methods.datasets.base import BiasedDataset
 from reference_methods.evaluate import evaluate_set, random_real_subset, save_synthetic
-from reference_methods.io import atomic_torch_save, atomic_write_json
+from reference_methods.io import atomic_torch_save, atomic_write_bytes, atomic_write_json
 from reference_methods.pictures import save_synthetic_grid, save_weight_histogram
 from reference_methods.seeds import derive_seed, generator
 from reference_methods.trainers.base import TrainSchedule
@@ -209,30 +208,28 @@ def weigh_step(config: RunConfig, data: BiasedDataset, weighter: Any, run_dir: P
     return weights, stats
 
 
-def synthetic_key(config: RunConfig) -> str:
-    """Fingerprint of everything a synthetic set depends on: data, weighter, method and seed (not ``[eval]``)."""
+def shared_synthetic_path(config: RunConfig, cache_dir: Path) -> Path:
+    """Where runs with the same data, weighter, method and seed (any ``[eval]``) share their synthetic set."""
     resolved = config.to_dict()
     identity = {k: resolved[k] for k in ("data", "weighter", "method")} | {"seed": config.seed}
-    return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:20]
+    key = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:20]
+    return cache_dir / "synthetic" / f"{key}.pt"
 
 
 def restore_shared_synthetic(config: RunConfig, run_dir: Path, cache_dir: Path, log: RunLog) -> None:
     """Copy the synthetic set of an earlier run that differed only in ``[eval]`` (e.g. another trainer)
     into ``run_dir``, so comparing evaluations does not distil the same set again."""
-    path, shared = run_dir / "synthetic.pt", cache_dir / "synthetic" / f"{synthetic_key(config)}.pt"
+    path, shared = run_dir / "synthetic.pt", shared_synthetic_path(config, cache_dir)
     if not path.exists() and shared.exists():
-        shutil.copyfile(shared, path)
+        atomic_write_bytes(shared.read_bytes(), path)
         log(f"distill: reused the set shared in {shared}")
 
 
 def share_synthetic(config: RunConfig, run_dir: Path, cache_dir: Path) -> None:
     """Offer this run's synthetic set to later runs with the same data, weighter, method and seed."""
-    shared = cache_dir / "synthetic" / f"{synthetic_key(config)}.pt"
+    shared = shared_synthetic_path(config, cache_dir)
     if not shared.exists():
-        shared.parent.mkdir(parents=True, exist_ok=True)
-        partial = shared.with_suffix(f".partial-{os.getpid()}")
-        shutil.copyfile(run_dir / "synthetic.pt", partial)
-        os.replace(partial, shared)
+        atomic_write_bytes((run_dir / "synthetic.pt").read_bytes(), shared)
 
 
 def distill_step(config: RunConfig, data: BiasedDataset, weights: torch.Tensor, method: Any, run_dir: Path,

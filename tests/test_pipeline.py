@@ -101,11 +101,11 @@ def test_baselines_are_shared_between_runs_through_the_cache(tmp_path, config):
 
 def test_runs_that_differ_only_in_eval_share_one_synthetic_set(tmp_path):
     cache = tmp_path / "cache"
-    erm = load_config(write_config(tmp_path, BASE.replace('name = "uniform"', 'name = "recording"')))
+    recording = write_config(tmp_path, BASE.replace('name = "uniform"', 'name = "recording"'))
+    erm = load_config(recording)
     run_experiment(erm, tmp_path / "erm", progress=False, echo=False, cache_dir=cache)
     pipeline_fakes.CALLS.clear()
-    other_eval = load_config(write_config(tmp_path, BASE.replace('name = "uniform"', 'name = "recording"')),
-                             {"eval.epochs": 3})
+    other_eval = load_config(recording, {"eval.epochs": 3})
     run_experiment(other_eval, tmp_path / "other_eval", progress=False, echo=False, cache_dir=cache)
     assert "distiller" not in dict(pipeline_fakes.CALLS)
     assert "reused the set shared" in (tmp_path / "other_eval" / "run.log").read_text()
@@ -113,8 +113,7 @@ def test_runs_that_differ_only_in_eval_share_one_synthetic_set(tmp_path):
     assert torch.equal(first["images"], second["images"])
 
     pipeline_fakes.CALLS.clear()
-    other_seed = load_config(write_config(tmp_path, BASE.replace('name = "uniform"', 'name = "recording"')),
-                             {"run.seed": 1})
+    other_seed = load_config(recording, {"run.seed": 1})
     run_experiment(other_seed, tmp_path / "other_seed", progress=False, echo=False, cache_dir=cache)
     assert "distiller" in dict(pipeline_fakes.CALLS)
 
