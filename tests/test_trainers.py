@@ -13,7 +13,7 @@ from reference_methods.evaluate import evaluate_set
 from reference_methods.metrics import METRICS
 from reference_methods.nets import ConvNet
 from reference_methods.seeds import generator
-from reference_methods.trainers.base import TrainSchedule
+from reference_methods.trainers.base import TrainSchedule, shuffled_batches
 from reference_methods.trainers.dfa import DFATrainer, swap_bias_features
 from reference_methods.trainers.lff import LfFTrainer
 from reference_methods.trainers.losses import LossEMA, generalized_cross_entropy, relative_difficulty
@@ -208,3 +208,13 @@ def test_trainer_keeps_every_class_of_the_net_when_the_set_lacks_one(trainer):
     net = trainer.fit(make_net, images[keep], labels[keep], schedule=TrainSchedule(epochs=1, batch_size=8),
                       augment=None, device=CPU, generator=generator(0))
     assert net(images[:5]).shape == (5, 3)
+
+
+def test_an_epoch_of_shuffled_batches_sees_every_sample_once_augmented():
+    images, labels = torch.arange(10.0).view(10, 1, 1, 1), torch.arange(10) % 3
+    batches = list(shuffled_batches(images, labels, 4, torch.Generator().manual_seed(0), lambda x: -x))
+    assert [len(index) for index, _, _ in batches] == [4, 4, 2]
+    index = torch.cat([i for i, _, _ in batches])
+    assert sorted(index.tolist()) == list(range(10)) and index.tolist() != list(range(10))
+    for i, x, y in batches:
+        assert torch.equal(x.flatten(), -images[i].flatten()) and torch.equal(y, labels[i])

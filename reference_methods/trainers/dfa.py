@@ -27,9 +27,10 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from tqdm import tqdm
 
-from reference_methods.trainers.base import TrainSchedule
+from reference_methods.trainers.base import TrainSchedule, shuffled_batches
 from reference_methods.trainers.losses import LossEMA, generalized_cross_entropy, relative_difficulty
-from reference_methods.trainers.optimizers import Optimizer, build_optimizer, decay_at_half
+from reference_methods.trainers.optimizers import (Optimizer, build_optimizer, check_difficulty_trainer_args,
+                                                   decay_at_half)
 
 
 class DisentangledNet(nn.Module):
@@ -61,10 +62,7 @@ class DFATrainer:
     def __init__(self, q: float = 0.7, ema_alpha: float = 0.7, lambda_dis: float = 10.0,
                  lambda_swap_align: float = 10.0, lambda_swap: float = 1.0, swap_after: float = 0.2,
                  optimizer: Optimizer = "adam", adam_lr: float = 1e-3) -> None:
-        if not 0.0 < q <= 1.0:
-            raise ValueError(f"dfa: q must be in (0, 1], got {q}; the published value is 0.7")
-        if not 0.0 <= ema_alpha < 1.0:
-            raise ValueError(f"dfa: ema_alpha must be in [0, 1), got {ema_alpha}; the published value is 0.7")
+        check_difficulty_trainer_args("dfa", q, ema_alpha, optimizer, adam_lr)
         if not 0.0 <= swap_after <= 1.0:
             raise ValueError(f"dfa: swap_after is the fraction of training steps before feature swapping "
                              f"starts and must be in [0, 1], got {swap_after}; the published CMNIST value is 0.2")
@@ -72,11 +70,6 @@ class DFATrainer:
                             ("lambda_swap", lambda_swap)):
             if value < 0:
                 raise ValueError(f"dfa: {name} must be >= 0, got {value}")
-        if optimizer not in ("adam", "sgd"):
-            raise ValueError(f"dfa: optimizer must be 'adam' (published) or 'sgd' "
-                             f"(the evaluation protocol), got {optimizer!r}")
-        if adam_lr <= 0:
-            raise ValueError(f"dfa: adam_lr must be > 0, got {adam_lr}; DFA uses 1e-3 with conv nets")
         self.q = q
         self.ema_alpha = ema_alpha
         self.optimizer = optimizer
@@ -108,12 +101,7 @@ class DFATrainer:
         bar = tqdm(range(schedule.epochs), desc="dfa", disable=not progress, leave=False)
         for epoch in bar:
             decay_at_half(optimizer, epoch, schedule.epochs)
-            order = torch.randperm(n, generator=generator, device=generator.device).to(device)
-            for batch in range(steps_per_epoch):
-                index = order[batch * schedule.batch_size:(batch + 1) * schedule.batch_size]
-                x, y = images[index], labels[index]
-                if augment is not None:
-                    x = augment(x)
+            for index, x, y in shuffled_batches(images, labels, schedule.batch_size, generator, augment):
                 z_i, z_b = intrinsic.embed(x), bias.embed(x)
                 # Each encoder learns only through its own classifier: detach the other half.
                 logits_i = net.classifier(torch.cat([z_i, z_b.detach()], dim=1))

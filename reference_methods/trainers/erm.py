@@ -7,7 +7,6 @@ each batch when given. This is the trainer behind every number of the distillati
 
 from __future__ import annotations
 
-import math
 from typing import Callable
 
 import torch
@@ -15,7 +14,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from tqdm import tqdm
 
-from reference_methods.trainers.base import TrainSchedule
+from reference_methods.trainers.base import TrainSchedule, shuffled_batches
+from reference_methods.trainers.optimizers import decay_at_half
 
 
 class ERMTrainer:
@@ -25,21 +25,13 @@ class ERMTrainer:
             schedule: TrainSchedule, augment: Callable[[Tensor], Tensor] | None,
             device: torch.device, generator: torch.Generator, progress: bool = False) -> nn.Module:
         images, labels = images.to(device), labels.to(device)
-        n = labels.shape[0]
         net = make_net().to(device).train()
         optimizer = torch.optim.SGD(net.parameters(), lr=schedule.lr, momentum=schedule.momentum,
                                     weight_decay=schedule.weight_decay)
         bar = tqdm(range(schedule.epochs), desc="erm", disable=not progress, leave=False)
         for epoch in bar:
-            if epoch == schedule.epochs // 2:
-                for group in optimizer.param_groups:
-                    group["lr"] = schedule.lr * 0.1
-            order = torch.randperm(n, generator=generator, device=generator.device).to(device)
-            for batch in range(math.ceil(n / schedule.batch_size)):
-                index = order[batch * schedule.batch_size:(batch + 1) * schedule.batch_size]
-                x, y = images[index], labels[index]
-                if augment is not None:
-                    x = augment(x)
+            decay_at_half(optimizer, epoch, schedule.epochs)
+            for _, x, y in shuffled_batches(images, labels, schedule.batch_size, generator, augment):
                 loss = F.cross_entropy(net(x), y)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()

@@ -14,7 +14,6 @@ not the default). Epochs, batch size and the lr x0.1 at half come from ``TrainSc
 
 from __future__ import annotations
 
-import math
 from typing import Callable
 
 import torch
@@ -22,9 +21,10 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from tqdm import tqdm
 
-from reference_methods.trainers.base import TrainSchedule
+from reference_methods.trainers.base import TrainSchedule, shuffled_batches
 from reference_methods.trainers.losses import LossEMA, generalized_cross_entropy, relative_difficulty
-from reference_methods.trainers.optimizers import Optimizer, build_optimizer, decay_at_half
+from reference_methods.trainers.optimizers import (Optimizer, build_optimizer, check_difficulty_trainer_args,
+                                                   decay_at_half)
 
 
 class LfFTrainer:
@@ -32,15 +32,7 @@ class LfFTrainer:
 
     def __init__(self, q: float = 0.7, ema_alpha: float = 0.7, optimizer: Optimizer = "adam",
                  adam_lr: float = 1e-3) -> None:
-        if not 0.0 < q <= 1.0:
-            raise ValueError(f"lff: q must be in (0, 1], got {q}; the published value is 0.7")
-        if not 0.0 <= ema_alpha < 1.0:
-            raise ValueError(f"lff: ema_alpha must be in [0, 1), got {ema_alpha}; the published value is 0.7")
-        if optimizer not in ("adam", "sgd"):
-            raise ValueError(f"lff: optimizer must be 'adam' (published) or 'sgd' "
-                             f"(the evaluation protocol), got {optimizer!r}")
-        if adam_lr <= 0:
-            raise ValueError(f"lff: adam_lr must be > 0, got {adam_lr}; the published value is 1e-3")
+        check_difficulty_trainer_args("lff", q, ema_alpha, optimizer, adam_lr)
         self.q = q
         self.ema_alpha = ema_alpha
         self.optimizer = optimizer
@@ -50,7 +42,6 @@ class LfFTrainer:
             schedule: TrainSchedule, augment: Callable[[Tensor], Tensor] | None,
             device: torch.device, generator: torch.Generator, progress: bool = False) -> nn.Module:
         images, labels = images.to(device), labels.to(device)
-        n = labels.shape[0]
         biased, debiased = make_net().to(device).train(), make_net().to(device).train()
         params = list(biased.parameters()) + list(debiased.parameters())
         optimizer = build_optimizer(params, schedule, self.optimizer, self.adam_lr)
@@ -61,12 +52,7 @@ class LfFTrainer:
         bar = tqdm(range(schedule.epochs), desc="lff", disable=not progress, leave=False)
         for epoch in bar:
             decay_at_half(optimizer, epoch, schedule.epochs)
-            order = torch.randperm(n, generator=generator, device=generator.device).to(device)
-            for batch in range(math.ceil(n / schedule.batch_size)):
-                index = order[batch * schedule.batch_size:(batch + 1) * schedule.batch_size]
-                x, y = images[index], labels[index]
-                if augment is not None:
-                    x = augment(x)
+            for index, x, y in shuffled_batches(images, labels, schedule.batch_size, generator, augment):
                 logits_biased, logits_debiased = biased(x), debiased(x)
                 ce_biased = F.cross_entropy(logits_biased, y, reduction="none")
                 ce_debiased = F.cross_entropy(logits_debiased, y, reduction="none")

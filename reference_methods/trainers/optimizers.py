@@ -35,3 +35,16 @@ def decay_at_half(optimizer: torch.optim.Optimizer, epoch: int, epochs: int) -> 
     if epoch == epochs // 2:
         for group in optimizer.param_groups:
             group["lr"] *= 0.1
+
+
+def check_difficulty_trainer_args(trainer: str, q: float, ema_alpha: float, optimizer: str, adam_lr: float) -> None:
+    """The arguments that LfF and DFA share (GCE q, loss EMA, optimiser), checked with one message each."""
+    if not 0.0 < q <= 1.0:
+        raise ValueError(f"{trainer}: q must be in (0, 1], got {q}; the published value is 0.7")
+    if not 0.0 <= ema_alpha < 1.0:
+        raise ValueError(f"{trainer}: ema_alpha must be in [0, 1), got {ema_alpha}; the published value is 0.7")
+    if optimizer not in ("adam", "sgd"):
+        raise ValueError(f"{trainer}: optimizer must be 'adam' (published) or 'sgd' "
+                         f"(the evaluation protocol), got {optimizer!r}")
+    if adam_lr <= 0:
+        raise ValueError(f"{trainer}: adam_lr must be > 0, got {adam_lr}; the published value is 1e-3")
