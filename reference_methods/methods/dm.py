@@ -125,16 +125,10 @@ class DM:
                     "weights": weights_digest(weights),
                     **{k: v for k, v in vars(self).items() if k not in ("iterations", "checkpoint_every")}}
         checkpoint = Checkpoint(checkpoint_dir, "dm", identity)
-        start, loss = 0, torch.zeros(())
-        state = checkpoint.load(self.iterations)
-        if state is not None:
-            start = state["iteration"]
-            with torch.no_grad():
-                syn.copy_(state["images"].to(device))
-            optimizer.load_state_dict(state["optimizer"])
-            sampler.load_state_dict(state["sampler"])
-            loop_generator.set_state(state["loop_generator"])
-            loss = torch.tensor(state["loss"])
+        tensors = {"images": syn}
+        states = {"optimizer": optimizer, "sampler": sampler, "loop_generator": loop_generator}
+        start, state = checkpoint.resume(self.iterations, tensors, states)
+        loss = torch.tensor(state["loss"]) if state is not None else torch.zeros(())
 
         real_images, position = class_real_images(data, classes, device)
         bar = tqdm(range(start, self.iterations), desc="dm", initial=start, total=self.iterations,
@@ -158,8 +152,7 @@ class DM:
                 distributed.exchange_class_blocks(syn, data.num_classes)
                 distributed.exchange_optimizer_state(optimizer, syn, data.num_classes)
                 loss = distributed.all_reduce_sum(loss.detach())
-                checkpoint.save({"iteration": done, "images": syn.detach().cpu(), "optimizer": optimizer.state_dict(),
-                                 "sampler": sampler.state_dict(), "loop_generator": loop_generator.get_state(), "loss": loss.item()})
+                checkpoint.save_progress(done, tensors, states, loss=loss.item())
             if progress and done % 50 == 0:
                 bar.set_postfix(loss=f"{loss.item():.3f}")
 

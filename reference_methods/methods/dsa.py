@@ -122,15 +122,9 @@ class DSADistiller:
                     "weights": weights_digest(weights),
                     **run_parameters(self, exclude=("iterations", "checkpoint_every"))}
         checkpoint = Checkpoint(checkpoint_dir, "dsa", identity)
-        start = 0
-        state = checkpoint.load(self.iterations)
-        if state is not None:
-            start = state["iteration"]
-            with torch.no_grad():
-                image_syn.copy_(state["images"].to(device))
-            optimizer_img.load_state_dict(state["optimizer_img"])
-            gen.set_state(state["generator"])
-            sampler.load_state_dict(state["sampler"])
+        tensors = {"images": image_syn}
+        states = {"optimizer_img": optimizer_img, "generator": gen, "sampler": sampler}
+        start, _ = checkpoint.resume(self.iterations, tensors, states)
 
         bar = tqdm(range(start, self.iterations), initial=start, total=self.iterations, desc="dsa",
                    disable=not progress)
@@ -168,9 +162,7 @@ class DSADistiller:
             done = iteration + 1
             if done % self.checkpoint_every == 0 or done == self.iterations:
                 distributed.exchange_optimizer_state(optimizer_img, image_syn, data.num_classes)
-                checkpoint.save({"iteration": done, "images": image_syn.detach().cpu(),
-                                 "optimizer_img": optimizer_img.state_dict(), "generator": gen.get_state(),
-                                 "sampler": sampler.state_dict()})
+                checkpoint.save_progress(done, tensors, states)
         return SyntheticSet(image_syn.detach().cpu(), labels_syn.cpu(),
                             {"outer_loop": outer_loop, "inner_loop": inner_loop})
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import asdict
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -112,6 +113,26 @@ class Checkpoint:
     def save(self, state: dict) -> None:
         if self.path is not None and distributed.is_main():
             atomic_torch_save({**state, "identity": self.identity}, self.path)
+
+    def save_progress(self, iteration: int, tensors: dict[str, Tensor], states: dict[str, Any], **extra: Any) -> None:
+        """Save ``tensors`` and the state of ``states`` (optimisers and samplers through ``state_dict``,
+        generators through ``get_state``) under their keys: what ``resume`` puts back."""
+        self.save({"iteration": iteration, **{k: v.detach().cpu() for k, v in tensors.items()},
+                   **{k: v.get_state() if isinstance(v, torch.Generator) else v.state_dict() for k, v in states.items()},
+                   **extra})
+
+    def resume(self, iterations: int, tensors: dict[str, Tensor], states: dict[str, Any]) -> tuple[int, dict | None]:
+        """Copy the last ``save_progress`` back into ``tensors`` (in place) and ``states``; returns the
+        iteration to start from (0 when there is nothing to resume) and the saved state, for extras."""
+        state = self.load(iterations)
+        if state is None:
+            return 0, None
+        with torch.no_grad():
+            for key, tensor in tensors.items():
+                tensor.copy_(state[key].to(tensor.device))
+        for key, value in states.items():
+            (value.set_state if isinstance(value, torch.Generator) else value.load_state_dict)(state[key])
+        return state["iteration"], state
 
 
 def class_real_images(data: BiasedDataset, classes: range, device: torch.device) -> tuple[Tensor, Tensor]:

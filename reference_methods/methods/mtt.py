@@ -125,16 +125,9 @@ class MTTDistiller:
                     "weights": weights_digest(weights), "buffer": buffer.fingerprint,
                     **run_parameters(self, exclude=("buffer_dir", "iterations", "checkpoint_every"))}
         checkpoint = Checkpoint(checkpoint_dir, "mtt", identity)
-        start = 0
-        state = checkpoint.load(self.iterations)
-        if state is not None:
-            start = state["iteration"]
-            with torch.no_grad():
-                image_syn.copy_(state["images"].to(device))
-                syn_lr.copy_(state["syn_lr"].to(device))
-            optimizer_img.load_state_dict(state["optimizer_img"])
-            optimizer_lr.load_state_dict(state["optimizer_lr"])
-            gen.set_state(state["generator"])
+        tensors = {"images": image_syn, "syn_lr": syn_lr}
+        states = {"optimizer_img": optimizer_img, "optimizer_lr": optimizer_lr, "generator": gen}
+        start, _ = checkpoint.resume(self.iterations, tensors, states)
 
         bar = tqdm(range(start, self.iterations), initial=start, total=self.iterations, desc="mtt",
                    disable=not progress)
@@ -163,8 +156,6 @@ class MTTDistiller:
                 bar.set_postfix(match=f"{loss.item():.4f}", syn_lr=f"{syn_lr.item():.4g}")
             done = iteration + 1
             if done % self.checkpoint_every == 0 or done == self.iterations:
-                checkpoint.save({"iteration": done, "images": image_syn.detach().cpu(),
-                                 "syn_lr": syn_lr.detach().cpu(), "optimizer_img": optimizer_img.state_dict(),
-                                 "optimizer_lr": optimizer_lr.state_dict(), "generator": gen.get_state()})
+                checkpoint.save_progress(done, tensors, states)
         return SyntheticSet(image_syn.detach().cpu(), labels_syn.cpu(),
                             {"syn_lr": float(syn_lr.detach()), "buffer": str(buffer.folder)})
