@@ -15,10 +15,9 @@ from __future__ import annotations
 from typing import Callable
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
-from reference_methods.datasets.assemble import CIFAR10S, HALF, assemble
+from reference_methods.datasets.assemble import CIFAR10S, assemble
 from reference_methods.datasets.base import BiasedDataset
 from reference_methods.datasets.bias import assign_bias
 from reference_methods.datasets.checks import check_fraction, check_seed
@@ -29,8 +28,8 @@ from reference_methods.datasets.colour import (
     colour_background,
     colour_foreground,
 )
-from reference_methods.datasets.lff import NUM_COLOURS, colour_split
-from reference_methods.datasets.raw import load_cifar10, load_mnist_family
+from reference_methods.datasets.lff import coloured_mnist_family
+from reference_methods.datasets.raw import load_cifar10
 from reference_methods.datasets.storage import RawSplit, cached_splits, data_root
 from reference_methods.seeds import derive_seed, generator
 
@@ -45,23 +44,9 @@ def _build_colour(
     check_fraction(name, "bias_ratio", bias_ratio)
     check_fraction(name, "test_bias_ratio", test_bias_ratio)
     params = {"seed": seed, "bias_ratio": float(bias_ratio), "test_bias_ratio": float(test_bias_ratio)}
-
-    def build() -> dict[str, RawSplit]:
-        raw = load_mnist_family(source, data_root(root))
-        shares = {"train": bias_ratio, "test": test_bias_ratio}
-        return {
-            split: colour_split(
-                F.pad(raw[split][0], (PAD, PAD, PAD, PAD)), raw[split][1], aligned_share=share, colour_fn=colour_fn,
-                palette=FAIRDD_COLOURS, color_std=0.0, seed=derive_seed(seed, f"{name}/{split}"),
-            )
-            for split, share in shares.items()
-        }
-
-    splits = cached_splits(name, params, build)
-    return assemble(
-        name, splits, aligned_bias=torch.arange(NUM_COLOURS), num_classes=10, num_bias=NUM_COLOURS,
-        normalisation=HALF, flip=False, params=params,
-    )
+    shares = {"train": bias_ratio, "test": test_bias_ratio}
+    return coloured_mnist_family(name, source, colour_fn, palette=FAIRDD_COLOURS, shares=shares, color_std=0.0,
+                                 seed=seed, root=root, params=params, pad=PAD)
 
 
 def build_cmnist_fg(*, seed: int = 0, root: str | None = None, bias_ratio: float = 0.9, test_bias_ratio: float = 0.1) -> BiasedDataset:

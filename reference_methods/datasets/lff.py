@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Callable
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
 from reference_methods.datasets.assemble import HALF, assemble
@@ -54,17 +55,26 @@ def _build_lff(
     check_fraction(name, "conflict_ratio", conflict_ratio)
     check_non_negative(name, "color_std", color_std)
     params = {"seed": seed, "conflict_ratio": float(conflict_ratio), "color_std": float(color_std)}
+    shares = {"train": 1.0 - conflict_ratio, "test": 1.0 / NUM_COLOURS}
+    return coloured_mnist_family(name, source, colour_fn, palette=LFF_COLOURS, shares=shares, color_std=color_std,
+                                 seed=seed, root=root, params=params)
+
+
+def coloured_mnist_family(
+    name: str, source: str, colour_fn: ColourFn, *, palette: Tensor, shares: dict[str, float], color_std: float,
+    seed: int, root: str | None, params: dict, pad: int = 0,
+) -> BiasedDataset:
+    """MNIST or Fashion-MNIST (``source``) with each split coloured at its aligned share, optionally
+    zero-padded by ``pad`` pixels a side, cached under ``params``: the LfF and FairDD colour sets."""
 
     def build() -> dict[str, RawSplit]:
         raw = load_mnist_family(source, data_root(root))
-        shares = {"train": 1.0 - conflict_ratio, "test": 1.0 / NUM_COLOURS}
-        return {
-            split: colour_split(
-                raw[split][0], raw[split][1], aligned_share=share, colour_fn=colour_fn,
-                palette=LFF_COLOURS, color_std=color_std, seed=derive_seed(seed, f"{name}/{split}"),
-            )
-            for split, share in shares.items()
-        }
+        splits = {}
+        for split, share in shares.items():
+            images = F.pad(raw[split][0], (pad, pad, pad, pad)) if pad else raw[split][0]
+            splits[split] = colour_split(images, raw[split][1], aligned_share=share, colour_fn=colour_fn, palette=palette,
+                                         color_std=color_std, seed=derive_seed(seed, f"{name}/{split}"))
+        return splits
 
     splits = cached_splits(name, params, build)
     return assemble(
