@@ -6,8 +6,7 @@ import pytest
 import torch
 
 from dd_plugins.registry import get_method
-from dd_plugins.weighters.oracle import OracleWeighter
-from dd_plugins.weights import WeightContext, normalise_weights
+from method_weights import weights_for
 from reference_methods.augment import DSAugment
 from reference_methods.methods.dm import DM, class_embedding_loss, class_embedding_loss_per_class
 from reference_methods.nets import ConvNet
@@ -16,19 +15,11 @@ CPU = torch.device("cpu")
 TINY = dict(ipc=2, batch_real=8, net_width=8, net_depth=2)
 
 
-def _weights(data, weighter):
-    train = data.train
-    if weighter == "uniform":
-        return torch.ones(len(train))
-    ctx = WeightContext(train.images, train.labels, data.num_classes, bias_labels=train.bias_labels)
-    return normalise_weights(OracleWeighter().weigh(ctx), train.labels, data.num_classes)
-
-
 @pytest.mark.parametrize("weighter", ["uniform", "oracle"])
 @pytest.mark.parametrize("sampling", ["resample", "reweight"])
 def test_dm_runs_with_every_weighter_and_returns_a_set_of_the_right_shape(tiny_biased_dataset, weighter, sampling):
     data = tiny_biased_dataset
-    syn = get_method("dm", iterations=3, sampling=sampling, **TINY).distill(data, _weights(data, weighter), device=CPU, seed=0)
+    syn = get_method("dm", iterations=3, sampling=sampling, **TINY).distill(data, weights_for(data, weighter), device=CPU, seed=0)
     assert syn.images.shape == (6, 3, 16, 16)
     assert torch.equal(syn.labels, torch.tensor([0, 0, 1, 1, 2, 2]))
     assert torch.isfinite(syn.images).all() and syn.extras["final_loss"] > 0
@@ -75,7 +66,7 @@ def _count_steps(monkeypatch) -> list:
 
 def test_resumed_run_ends_equal_to_an_uninterrupted_run(tiny_biased_dataset, tmp_path, monkeypatch):
     data = tiny_biased_dataset
-    weights = _weights(data, "oracle")
+    weights = weights_for(data, "oracle")
     uninterrupted = DM(iterations=6, **TINY).distill(data, weights, device=CPU, seed=3)
     DM(iterations=4, checkpoint_every=2, **TINY).distill(data, weights, device=CPU, seed=3, checkpoint_dir=tmp_path)
     steps = _count_steps(monkeypatch)
@@ -85,7 +76,7 @@ def test_resumed_run_ends_equal_to_an_uninterrupted_run(tiny_biased_dataset, tmp
 
 
 def test_run_killed_mid_way_resumes_from_its_last_checkpoint(tiny_biased_dataset, tmp_path, monkeypatch):
-    data, weights = tiny_biased_dataset, _weights(tiny_biased_dataset, "oracle")
+    data, weights = tiny_biased_dataset, weights_for(tiny_biased_dataset, "oracle")
     uninterrupted = DM(iterations=5, **TINY).distill(data, weights, device=CPU, seed=4)
 
     import reference_methods.methods.dm as dm_module
@@ -111,7 +102,7 @@ def test_checkpoint_of_another_run_is_refused(tiny_biased_dataset, tmp_path):
     data = tiny_biased_dataset
     DM(iterations=2, checkpoint_every=1, **TINY).distill(data, torch.ones(120), device=CPU, seed=0, checkpoint_dir=tmp_path)
     with pytest.raises(ValueError, match="fresh checkpoint_dir"):
-        DM(iterations=2, **TINY).distill(data, _weights(data, "oracle"), device=CPU, seed=0, checkpoint_dir=tmp_path)
+        DM(iterations=2, **TINY).distill(data, weights_for(data, "oracle"), device=CPU, seed=0, checkpoint_dir=tmp_path)
 
 
 def test_checkpoint_past_the_asked_iterations_is_refused(tiny_biased_dataset, tmp_path):

@@ -6,20 +6,11 @@ import pytest
 import torch
 
 from dd_plugins.registry import get_method
-from dd_plugins.weighters.oracle import OracleWeighter
-from dd_plugins.weights import WeightContext, normalise_weights
+from method_weights import weights_for
 from reference_methods.methods.dsa import DSADistiller, gradient_distance, loops_for_ipc
 
 CPU = torch.device("cpu")
 TINY = dict(ipc=2, batch_real=8, batch_train=4, outer_loop=2, inner_loop=1, net_width=8, net_depth=2)
-
-
-def _weights(data, weighter):
-    train = data.train
-    if weighter == "uniform":
-        return torch.ones(len(train))
-    ctx = WeightContext(train.images, train.labels, data.num_classes, bias_labels=train.bias_labels)
-    return normalise_weights(OracleWeighter().weigh(ctx), train.labels, data.num_classes)
 
 
 @pytest.mark.parametrize("weighter", ["uniform", "oracle"])
@@ -27,16 +18,16 @@ def _weights(data, weighter):
 def test_dsa_runs_with_every_weighter_and_returns_a_set_of_the_right_shape(tiny_biased_dataset, weighter, sampling):
     data = tiny_biased_dataset
     syn = get_method("dsa", iterations=2, sampling=sampling, **TINY).distill(
-        data, _weights(data, weighter), device=CPU, seed=0)
+        data, weights_for(data, weighter), device=CPU, seed=0)
     assert syn.images.shape == (6, 3, 16, 16)
     assert torch.equal(syn.labels, torch.tensor([0, 0, 1, 1, 2, 2]))
     assert torch.isfinite(syn.images).all()
     assert (syn.extras["outer_loop"], syn.extras["inner_loop"]) == (2, 1)
 
 
-def test_gradients_reach_the_synthetic_images_and_never_the_weights(tiny_biased_dataset):
+def test_gradients_reach_the_synthetic_images_and_never_theweights_for(tiny_biased_dataset):
     data = tiny_biased_dataset
-    weights = _weights(data, "oracle").requires_grad_(True)
+    weights = weights_for(data, "oracle").requires_grad_(True)
     start = DSADistiller(iterations=0, **TINY).distill(data, weights, device=CPU, seed=1).images
     moved = DSADistiller(iterations=1, **TINY).distill(data, weights, device=CPU, seed=1).images
     again = DSADistiller(iterations=1, **TINY).distill(data, weights, device=CPU, seed=1).images
@@ -79,7 +70,7 @@ def _count_iterations(monkeypatch, die_at: int | None = None) -> list:
 
 
 def test_run_killed_mid_way_resumes_to_the_uninterrupted_result(tiny_biased_dataset, tmp_path, monkeypatch):
-    data, weights = tiny_biased_dataset, _weights(tiny_biased_dataset, "oracle")
+    data, weights = tiny_biased_dataset, weights_for(tiny_biased_dataset, "oracle")
     uninterrupted = DSADistiller(iterations=5, **TINY).distill(data, weights, device=CPU, seed=4)
     _count_iterations(monkeypatch, die_at=4)
     with pytest.raises(KeyboardInterrupt):
@@ -97,7 +88,7 @@ def test_checkpoint_of_another_run_is_refused(tiny_biased_dataset, tmp_path):
     data = tiny_biased_dataset
     DSADistiller(iterations=1, **TINY).distill(data, torch.ones(120), device=CPU, seed=0, checkpoint_dir=tmp_path)
     with pytest.raises(ValueError, match="fresh checkpoint_dir"):
-        DSADistiller(iterations=1, **TINY).distill(data, _weights(data, "oracle"), device=CPU, seed=0,
+        DSADistiller(iterations=1, **TINY).distill(data, weights_for(data, "oracle"), device=CPU, seed=0,
                                                    checkpoint_dir=tmp_path)
 
 

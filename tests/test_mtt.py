@@ -8,8 +8,7 @@ import torch
 import reference_methods.methods.mtt_buffer as buffer_module
 from adapters.mtt import expert_epoch_batches
 from dd_plugins.registry import get_method
-from dd_plugins.weighters.oracle import OracleWeighter
-from dd_plugins.weights import WeightContext, normalise_weights
+from method_weights import weights_for
 from reference_methods.methods.mtt import FlatNet, MTTDistiller
 from reference_methods.methods.mtt_buffer import ExpertSettings, ensure_experts
 from reference_methods.nets import ConvNet
@@ -19,14 +18,6 @@ NET = dict(net_width=8, net_depth=2)
 EXPERTS = dict(num_experts=2, expert_train_epochs=3, batch_train=32, lr_teacher=0.01)
 TINY = dict(ipc=2, syn_steps=3, expert_epochs=1, max_start_epoch=2, lr_img=100.0, **EXPERTS, **NET)
 SETTINGS = ExpertSettings("convnet", {"width": 8, "depth": 2, "norm": "instancenorm"}, 0.01, 32, 2, "resample")
-
-
-def _weights(data, weighter):
-    train = data.train
-    if weighter == "uniform":
-        return torch.ones(len(train))
-    ctx = WeightContext(train.images, train.labels, data.num_classes, bias_labels=train.bias_labels)
-    return normalise_weights(OracleWeighter().weigh(ctx), train.labels, data.num_classes)
 
 
 def _one_hot_in_class_1(n: int = 120) -> torch.Tensor:
@@ -70,7 +61,7 @@ def test_uniform_weights_give_exactly_the_unweighted_epoch(mode):
     assert all(torch.equal(c, torch.full((idx.numel(),), 1.0 / idx.numel())) for idx, c in batches)
 
 
-def test_expert_training_draws_its_batches_through_the_adapter_with_the_weights(tiny_biased_dataset, tmp_path,
+def test_expert_training_draws_its_batches_through_the_adapter_with_theweights_for(tiny_biased_dataset, tmp_path,
                                                                                  monkeypatch):
     seen = []
 
@@ -88,7 +79,7 @@ def test_expert_training_draws_its_batches_through_the_adapter_with_the_weights(
 
 
 def test_buffer_is_reused_for_the_same_data_and_weights_and_invalidated_otherwise(tiny_biased_dataset, tmp_path):
-    data, uniform, oracle = tiny_biased_dataset, torch.ones(120), _weights(tiny_biased_dataset, "oracle")
+    data, uniform, oracle = tiny_biased_dataset, torch.ones(120), weights_for(tiny_biased_dataset, "oracle")
     first, trained = ensure_experts(data, uniform, SETTINGS, num_experts=2, buffer_dir=tmp_path, device=CPU)
     assert trained == 2
     num_params = sum(p.numel() for p in ConvNet(3, 3, (16, 16), width=8, depth=2).parameters())
@@ -106,7 +97,7 @@ def test_buffer_is_reused_for_the_same_data_and_weights_and_invalidated_otherwis
 
 
 def test_buffer_content_depends_only_on_its_inputs(tiny_biased_dataset, tmp_path):
-    data, weights = tiny_biased_dataset, _weights(tiny_biased_dataset, "oracle")
+    data, weights = tiny_biased_dataset, weights_for(tiny_biased_dataset, "oracle")
     a, _ = ensure_experts(data, weights, SETTINGS, num_experts=1, buffer_dir=tmp_path / "a", device=CPU)
     b, _ = ensure_experts(data, weights, SETTINGS, num_experts=1, buffer_dir=tmp_path / "b", device=CPU)
     assert torch.equal(a.trajectory(0), b.trajectory(0))
@@ -128,7 +119,7 @@ def test_mtt_runs_with_every_weighter_and_returns_a_set_of_the_right_shape(tiny_
                                                                            weighter, sampling):
     data = tiny_biased_dataset
     syn = get_method("mtt", iterations=2, sampling=sampling, buffer_dir=str(tmp_path), **TINY).distill(
-        data, _weights(data, weighter), device=CPU, seed=0)
+        data, weights_for(data, weighter), device=CPU, seed=0)
     assert syn.images.shape == (6, 3, 16, 16)
     assert torch.equal(syn.labels, torch.tensor([0, 0, 1, 1, 2, 2]))
     assert torch.isfinite(syn.images).all()
@@ -136,7 +127,7 @@ def test_mtt_runs_with_every_weighter_and_returns_a_set_of_the_right_shape(tiny_
 
 
 def test_gradients_reach_the_synthetic_images_and_the_learned_lr(tiny_biased_dataset, tmp_path):
-    data, weights = tiny_biased_dataset, _weights(tiny_biased_dataset, "oracle").requires_grad_(True)
+    data, weights = tiny_biased_dataset, weights_for(tiny_biased_dataset, "oracle").requires_grad_(True)
     kwargs = dict(buffer_dir=str(tmp_path), **TINY)
     start = MTTDistiller(iterations=0, **kwargs).distill(data, weights, device=CPU, seed=1)
     moved = MTTDistiller(iterations=1, **kwargs).distill(data, weights, device=CPU, seed=1)
@@ -161,7 +152,7 @@ def _count_iterations(monkeypatch, die_at: int | None = None) -> list:
 
 
 def test_run_killed_mid_way_resumes_to_the_uninterrupted_result(tiny_biased_dataset, tmp_path, monkeypatch):
-    data, weights = tiny_biased_dataset, _weights(tiny_biased_dataset, "oracle")
+    data, weights = tiny_biased_dataset, weights_for(tiny_biased_dataset, "oracle")
     kwargs = dict(buffer_dir=str(tmp_path / "buffers"), **TINY)
     uninterrupted = MTTDistiller(iterations=5, **kwargs).distill(data, weights, device=CPU, seed=4)
     steps = TINY["syn_steps"]
