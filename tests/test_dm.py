@@ -110,3 +110,12 @@ def test_checkpoint_past_the_asked_iterations_is_refused(tiny_biased_dataset, tm
     DM(iterations=3, checkpoint_every=1, **TINY).distill(data, torch.ones(120), device=CPU, seed=0, checkpoint_dir=tmp_path)
     with pytest.raises(ValueError, match="at iteration 3, past iterations=2"):
         DM(iterations=2, **TINY).distill(data, torch.ones(120), device=CPU, seed=0, checkpoint_dir=tmp_path)
+
+
+@pytest.mark.parametrize("bad, message", [({"init": "zeros"}, "init must be 'real' or 'noise'"),
+                                          ({"sampling": "top"}, "sampling must be one of resample, reweight"),
+                                          ({"batch_real": 0}, "batch_real must be >= 1, got 0"),
+                                          ({"iterations": -1}, "iterations must be >= 0")])
+def test_bad_settings_are_refused_with_the_value_at_fault(bad, message):
+    with pytest.raises(ValueError, match=message):
+        DM(**bad)

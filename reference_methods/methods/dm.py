@@ -36,14 +36,15 @@ from torch import Tensor, nn
 from tqdm import tqdm
 
 from adapters.dm import weighted_class_means
+from adapters.sampling import MODES as SAMPLING_MODES
 from adapters.sampling import ClassSampler
 from reference_methods import distributed
 from reference_methods.augment import DSAugment
 from reference_methods.datasets.base import BiasedDataset
 from reference_methods.evaluate import random_real_subset
 from reference_methods.methods.base import SyntheticSet
-from reference_methods.methods.loop import (Checkpoint, class_real_images, net_kwargs, seeded_net, synthetic_labels,
-                                            weights_digest)
+from reference_methods.methods.loop import (Checkpoint, check_distiller_args, class_real_images, net_kwargs, seeded_net,
+                                            synthetic_labels, weights_digest)
 from reference_methods.seeds import derive_seed, generator
 
 
@@ -80,10 +81,6 @@ class DM:
                  batch_real: int = 256, init: str = "real", sampling: str = "resample", net: str = "convnet",
                  net_width: int = 128, net_depth: int = 3, net_norm: str = "instancenorm", dsa: bool = True,
                  checkpoint_every: int = 500) -> None:
-        if init not in ("real", "noise"):
-            raise ValueError(f"dm: unknown init '{init}'; expected 'real' or 'noise'")
-        if ipc < 1 or iterations < 0 or batch_real < 1 or checkpoint_every < 1:
-            raise ValueError("dm: ipc, batch_real and checkpoint_every must be >= 1 and iterations >= 0")
         self.ipc = ipc
         self.iterations = iterations
         self.lr_img = lr_img
@@ -97,6 +94,7 @@ class DM:
         self.net_norm = net_norm
         self.dsa = dsa
         self.checkpoint_every = checkpoint_every
+        check_distiller_args("dm", self, ("ipc", "batch_real", "checkpoint_every"), SAMPLING_MODES)
 
     def distill(self, data: BiasedDataset, weights: Tensor, *, device: torch.device, seed: int,
                 progress: bool = False, checkpoint_dir: Path | None = None) -> SyntheticSet:

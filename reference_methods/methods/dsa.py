@@ -31,7 +31,7 @@ from reference_methods import distributed
 from reference_methods.augment import DSAugment
 from reference_methods.datasets.base import BiasedDataset
 from reference_methods.methods.base import SyntheticSet
-from reference_methods.methods.loop import (Checkpoint, class_real_images, initial_images, net_kwargs,
+from reference_methods.methods.loop import (Checkpoint, check_distiller_args, class_real_images, initial_images, net_kwargs,
                                             run_parameters, seeded_net, synthetic_labels, weights_digest)
 from reference_methods.seeds import derive_seed, generator
 
@@ -86,18 +86,10 @@ class DSADistiller:
     checkpoint_every: int = 50
 
     def __post_init__(self) -> None:
-        if self.init not in ("real", "noise"):
-            raise ValueError(f"dsa: init must be 'real' or 'noise', got '{self.init}'")
-        if self.sampling not in SAMPLING_MODES:
-            raise ValueError(f"dsa: sampling must be one of {', '.join(SAMPLING_MODES)}, got '{self.sampling}'")
-        for name in ("ipc", "batch_real", "batch_train", "checkpoint_every"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"dsa: {name} must be >= 1, got {getattr(self, name)}")
+        check_distiller_args("dsa", self, ("ipc", "batch_real", "batch_train", "checkpoint_every"), SAMPLING_MODES)
         for name in ("outer_loop", "inner_loop"):
             if getattr(self, name) is not None and getattr(self, name) < 1:
                 raise ValueError(f"dsa: {name} must be >= 1 or left unset (None) to follow the IPC table")
-        if self.iterations < 0:
-            raise ValueError(f"dsa: iterations must be >= 0, got {self.iterations}")
 
     def loops(self) -> tuple[int, int]:
         outer, inner = loops_for_ipc(self.ipc)

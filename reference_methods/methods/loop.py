@@ -149,3 +149,17 @@ def class_real_images(data: BiasedDataset, classes: range, device: torch.device)
     position = torch.full((labels.numel(),), -1, dtype=torch.long)
     position[members] = torch.arange(members.numel())
     return data.train.images[members].to(device), position
+
+
+def check_distiller_args(method: str, distiller: Any, counts: tuple[str, ...], modes: tuple[str, ...]) -> None:
+    """The checks every distiller's settings share: a known init and sampling mode, ``counts`` >= 1
+    and iterations >= 0, each failure naming the method and the value."""
+    if distiller.init not in ("real", "noise"):
+        raise ValueError(f"{method}: init must be 'real' or 'noise', got '{distiller.init}'")
+    if distiller.sampling not in modes:
+        raise ValueError(f"{method}: sampling must be one of {', '.join(modes)}, got '{distiller.sampling}'")
+    for name in counts:
+        if getattr(distiller, name) < 1:
+            raise ValueError(f"{method}: {name} must be >= 1, got {getattr(distiller, name)}")
+    if distiller.iterations < 0:
+        raise ValueError(f"{method}: iterations must be >= 0, got {distiller.iterations}")

@@ -30,7 +30,7 @@ from adapters.mtt import MODES as SAMPLING_MODES
 from reference_methods.augment import DSAugment
 from reference_methods.datasets.base import BiasedDataset
 from reference_methods.methods.base import SyntheticSet
-from reference_methods.methods.loop import (Checkpoint, initial_images, net_kwargs, run_parameters,
+from reference_methods.methods.loop import (Checkpoint, check_distiller_args, initial_images, net_kwargs, run_parameters,
                                             seeded_net, synthetic_labels, weights_digest)
 from reference_methods.methods.mtt_buffer import ExpertSettings, ensure_experts
 from reference_methods.seeds import derive_seed, generator
@@ -82,18 +82,10 @@ class MTTDistiller:
     checkpoint_every: int = 50
 
     def __post_init__(self) -> None:
-        if self.init not in ("real", "noise"):
-            raise ValueError(f"mtt: init must be 'real' or 'noise', got '{self.init}'")
-        if self.sampling not in SAMPLING_MODES:
-            raise ValueError(f"mtt: sampling must be one of {', '.join(SAMPLING_MODES)}, got '{self.sampling}'")
-        for name in ("ipc", "syn_steps", "expert_epochs", "max_start_epoch", "num_experts",
-                     "expert_train_epochs", "batch_train", "checkpoint_every"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"mtt: {name} must be >= 1, got {getattr(self, name)}")
+        check_distiller_args("mtt", self, ("ipc", "syn_steps", "expert_epochs", "max_start_epoch", "num_experts",
+                                           "expert_train_epochs", "batch_train", "checkpoint_every"), SAMPLING_MODES)
         if self.batch_syn is not None and self.batch_syn < 1:
             raise ValueError("mtt: batch_syn must be >= 1, or None for the whole synthetic set")
-        if self.iterations < 0:
-            raise ValueError(f"mtt: iterations must be >= 0, got {self.iterations}")
         if self.max_start_epoch - 1 + self.expert_epochs > self.expert_train_epochs:
             raise ValueError(
                 f"mtt: start epochs up to {self.max_start_epoch - 1} plus expert_epochs {self.expert_epochs} "
