@@ -218,10 +218,12 @@ def shared_synthetic_path(config: RunConfig, cache_dir: Path) -> Path:
 
 def restore_shared_synthetic(config: RunConfig, run_dir: Path, cache_dir: Path, log: RunLog) -> None:
     """Copy the synthetic set of an earlier run that differed only in ``[eval]`` (e.g. another trainer)
-    into ``run_dir``, so comparing evaluations does not distil the same set again."""
+    into ``run_dir``, so comparing evaluations does not distil the same set again. The copy carries
+    this run's config (the folder stays self-describing) and the distilling run's as ``distilled_by``."""
     path, shared = run_dir / "synthetic.pt", shared_synthetic_path(config, cache_dir)
     if not path.exists() and shared.exists():
-        atomic_write_bytes(shared.read_bytes(), path)
+        saved = torch.load(shared, map_location="cpu", weights_only=False)
+        atomic_torch_save({**saved, "config": config.to_dict(), "distilled_by": saved["config"]}, path)
         log(f"distill: reused the set shared in {shared}")
 
 

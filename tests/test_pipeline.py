@@ -112,6 +112,7 @@ def test_runs_that_differ_only_in_eval_share_one_synthetic_set(tmp_path):
     assert "reused the set shared" in (tmp_path / "other_eval" / "run.log").read_text()
     first, second = (torch.load(tmp_path / d / "synthetic.pt", weights_only=False) for d in ("erm", "other_eval"))
     assert torch.equal(first["images"], second["images"])
+    assert second["config"] == other_eval.to_dict() and second["distilled_by"] == erm.to_dict()
 
     pipeline_fakes.CALLS.clear()
     other_seed = load_config(recording, {"run.seed": 1})
