@@ -1,4 +1,5 @@
-"""Speed benchmark (not a test): distillation iterations per second, and DM's one-pass embedding vs a per-class loop.
+"""Speed benchmark (not a test): distillation iterations per second, DM's one-pass embedding vs a
+per-class loop, and the evaluation's seconds per epoch.
 
 ``dd-distill bench-speed [--device cuda] [--ipc 50] [--methods dm,dsa,mtt] [--json out.json]``
 
@@ -9,7 +10,10 @@ same seed, which cancels the one-off setup (data to device, init, MTT's expert b
 once into a temporary folder with 1 expert of 2 epochs: expert length does not change the cost of
 a matching iteration). The DM comparison times the loss, backward and image step of one
 iteration with the same net and batches (median over alternating steps): ``class_embedding_loss`` (all classes in one pass) vs
-``class_embedding_loss_per_class`` (VICO's loop of two passes per class).
+``class_embedding_loss_per_class`` (VICO's loop of two passes per class). The evaluation figure
+is (t_long - t_short) / (epochs_long - epochs_short) of the erm trainer at the protocol's settings
+(ConvNet-3 width 128, DSA, batch 256) on an IPC-sized set, one net; with DM's time it says
+how long one cell of the paper preset takes (20 000 DM iterations, 5 nets x 1000 epochs).
 """
 
 from __future__ import annotations
@@ -24,12 +28,16 @@ from datetime import date
 
 import torch
 
-from dd_plugins.registry import get_method, list_methods
+from dd_plugins.registry import get_method, get_trainer, list_methods
+from reference_methods.augment import DSAugment
 from reference_methods.datasets.base import BiasedDataset, BiasedSplit
+from reference_methods.evaluate import random_real_subset
 from reference_methods.methods.dm import class_embedding_loss, class_embedding_loss_per_class
 from reference_methods.nets import ConvNet
+from reference_methods.trainers.base import TrainSchedule
 
 DM_PAPER_ITERATIONS = 20000
+PAPER_EVAL_EPOCHS, PAPER_NUM_EVAL = 1000, 5
 # Per-method overrides that only shorten one-off work outside the timed iterations.
 SETUP_OVERRIDES = {"mtt": {"num_experts": 1, "expert_train_epochs": 2, "max_start_epoch": 1}}
 
@@ -66,6 +74,22 @@ def iterations_per_second(name: str, data: BiasedDataset, ipc: int, short: int, 
             synchronise(device)
             seconds.append(time.perf_counter() - start)
     return (long - short) / max(seconds[1] - seconds[0], 1e-9)
+
+
+def evaluation_seconds_per_epoch(data: BiasedDataset, ipc: int, short: int, long: int, device: torch.device) -> float:
+    """Seconds per epoch of one erm net on ``ipc`` images per class at the protocol's settings."""
+    subset = random_real_subset(data.train, ipc, torch.Generator().manual_seed(0))
+    augmenter, g = DSAugment(flip=data.flip), torch.Generator().manual_seed(0)
+    seconds = []
+    for epochs in (short, long):
+        synchronise(device)
+        start = time.perf_counter()
+        get_trainer("erm").fit(lambda: ConvNet(data.channels, data.num_classes, data.im_size), subset.images, subset.labels,
+                               schedule=TrainSchedule(epochs=epochs), augment=lambda x: augmenter(x, g),
+                               device=device, generator=g)
+        synchronise(device)
+        seconds.append(time.perf_counter() - start)
+    return max(seconds[1] - seconds[0], 1e-9) / (long - short)
 
 
 def dm_embedding_seconds(data: BiasedDataset, ipc: int, batch_real: int, repeats: int,
@@ -106,6 +130,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--short", type=int, default=1, help="iterations of the short run")
     parser.add_argument("--long", type=int, default=3, help="iterations of the long run")
     parser.add_argument("--dm-repeats", type=int, default=5, help="timed steps per DM embedding variant")
+    parser.add_argument("--eval-short", type=int, default=2, help="evaluation epochs of the short run")
+    parser.add_argument("--eval-long", type=int, default=12, help="evaluation epochs of the long run")
     parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = torch's default)")
     parser.add_argument("--json", default="", help="also write the results as JSON to this path")
     args = parser.parse_args(argv)
@@ -135,6 +161,16 @@ def main(argv: list[str] | None = None) -> int:
             results["methods"][name]["paper_run_s"] = DM_PAPER_ITERATIONS / rate
             line += f"; {DM_PAPER_ITERATIONS} iterations ~ {DM_PAPER_ITERATIONS / rate / 60:.1f} min"
         print(line, flush=True)
+
+    per_epoch = evaluation_seconds_per_epoch(data, args.ipc, args.eval_short, args.eval_long, device)
+    paper_eval_s = per_epoch * PAPER_EVAL_EPOCHS * PAPER_NUM_EVAL
+    results["evaluation"] = {"seconds_per_epoch": per_epoch, "paper_eval_s": paper_eval_s}
+    print(f"evaluation (erm, width 128, DSA): {per_epoch * 1e3:.1f} ms/epoch; "
+          f"{PAPER_NUM_EVAL} nets x {PAPER_EVAL_EPOCHS} epochs ~ {paper_eval_s / 60:.1f} min", flush=True)
+    if "dm" in results["methods"]:
+        cell_s = results["methods"]["dm"]["paper_run_s"] + paper_eval_s
+        results["paper_dm_cell_s"] = cell_s
+        print(f"one paper-preset DM cell (distillation + evaluation, no baselines) ~ {cell_s / 60:.1f} min")
 
     if args.json:
         with open(args.json, "w") as f:
