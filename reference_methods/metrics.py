@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import math
 
-import torch
 from torch import Tensor
 
 METRICS = ("acc", "aligned_acc", "conflicting_acc", "worst_group", "deo_m", "deo_a")

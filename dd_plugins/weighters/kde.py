@@ -5,14 +5,13 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import os
-import tempfile
 import warnings
 from pathlib import Path
 
 import torch
 from torch import Tensor
 
+from dd_plugins.atomic import atomic_write
 from dd_plugins.weighters.density import (
     inverse_density_weights,
     log_density,
@@ -36,18 +35,6 @@ def fingerprint(images: Tensor, labels: Tensor, spec: EmbeddingSpec, seed: int) 
     meta = {"spec": dataclasses.asdict(spec), "seed": seed, "version": CACHE_VERSION}
     digest.update(json.dumps(meta, sort_keys=True).encode())
     return digest.hexdigest()[:32]
-
-
-def _atomic_torch_save(obj: object, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(obj, f)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 class KDEWeighter:
@@ -118,7 +105,8 @@ class KDEWeighter:
         emb = compute_embedding(ctx.images, ctx.labels.long(), ctx.num_classes, self.spec,
                                 device=ctx.device, seed=ctx.seed, progress=ctx.progress)
         if path is not None:
-            _atomic_torch_save({"embedding": emb, "spec": dataclasses.asdict(self.spec), "seed": ctx.seed}, path)
+            saved = {"embedding": emb, "spec": dataclasses.asdict(self.spec), "seed": ctx.seed}
+            atomic_write(path, lambda f: torch.save(saved, f))
         return emb
 
     def class_weights(self, emb: Tensor, generator: torch.Generator) -> Tensor:
