@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import errno
 import json
-import os
 import sys
 from pathlib import Path
 
@@ -51,17 +50,9 @@ def cmd_bench_speed(args: argparse.Namespace) -> int:
     return bench_speed_main(args.bench_args)
 
 
-LOG_PROGRESS_INTERVAL_S = 60
-
-
 def _progress(args: argparse.Namespace) -> bool:
-    """Progress bars unless --quiet. Into a log file (nohup, SLURM) they write one update a minute
-    (tqdm's TQDM_MININTERVAL, unless set), so a long unattended run shows where it is."""
-    if args.quiet:
-        return False
-    if not sys.stderr.isatty():
-        os.environ.setdefault("TQDM_MININTERVAL", str(LOG_PROGRESS_INTERVAL_S))
-    return True
+    """Progress bars unless --quiet; into a log file they redraw once a minute (dd_plugins.progress)."""
+    return not args.quiet
 
 
 def _print_report(folder: Path, compare: str | None = None) -> None:

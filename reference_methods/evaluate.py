@@ -15,8 +15,8 @@ from pathlib import Path
 
 import torch
 from torch import Tensor
-from tqdm import tqdm
 
+from dd_plugins.progress import progress_bar
 from dd_plugins.registry import get_trainer
 from reference_methods.augment import DSAugment
 from reference_methods.datasets.base import BiasedDataset, BiasedSplit
@@ -53,7 +53,7 @@ def evaluate_set(images: Tensor, labels: Tensor, data: BiasedDataset, *, trainer
     kwargs = net_kwargs(net, net_width, net_depth, net_norm)
     test = data.test
     runs: dict[str, list[float]] = {m: [] for m in METRICS}
-    for r in tqdm(range(num_eval), desc="evaluate", disable=not progress):
+    for r in progress_bar(range(num_eval), desc="evaluate", disable=not progress):
         run_seed = derive_seed(seed, f"net/{r}")
         init_generator = generator(derive_seed(run_seed, "init"))
         augment_generator = generator(derive_seed(run_seed, "augment"))

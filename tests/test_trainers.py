@@ -218,3 +218,14 @@ def test_an_epoch_of_shuffled_batches_sees_every_sample_once_augmented():
     assert sorted(index.tolist()) == list(range(10)) and index.tolist() != list(range(10))
     for i, x, y in batches:
         assert torch.equal(x.flatten(), -images[i].flatten()) and torch.equal(y, labels[i])
+
+
+@pytest.mark.parametrize("name", ["erm", "lff", "dfa"])
+def test_progress_into_a_log_file_waits_for_its_interval(name, capsys, monkeypatch):
+    """Into a file (captured stderr is not a terminal) a bar redraws once a minute, and the loss
+    in its postfix does not force a line per epoch (a paper evaluation has 5 000 epochs)."""
+    monkeypatch.delenv("TQDM_MININTERVAL", raising=False)
+    images, labels = tiny_set()
+    dd_plugins.get_trainer(name).fit(make_net, images, labels, schedule=TrainSchedule(epochs=20, batch_size=8),
+                                     augment=None, device=CPU, generator=generator(0), progress=True)
+    assert capsys.readouterr().err.count("loss=") <= 1

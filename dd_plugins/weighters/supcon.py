@@ -19,8 +19,8 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from tqdm.auto import tqdm
 
+from dd_plugins.progress import progress_bar
 from reference_methods.nets import build_net
 
 SOURCES = ("supcon", "ce", "random", "pixels")
@@ -171,7 +171,7 @@ def train(model: nn.Module, x: Tensor, labels: Tensor, spec: EmbeddingSpec, *,
     order, position = torch.randperm(n, generator=generator, device=generator.device).to(x.device), 0
     view = (lambda t: random_affine(t, generator)) if spec.augment else (lambda t: t)
     model.train()
-    for _ in tqdm(range(spec.steps), desc=f"kde: {spec.source} embedding", disable=not progress):
+    for _ in progress_bar(range(spec.steps), desc=f"kde: {spec.source} embedding", disable=not progress):
         if position + batch_size > n:
             order, position = torch.randperm(n, generator=generator, device=generator.device).to(x.device), 0
         index = order[position:position + batch_size]
@@ -192,7 +192,7 @@ def embed(model: nn.Module, x: Tensor, source: str, progress: bool) -> Tensor:
     """L2-normalised embedding of every row of ``x``, on the CPU."""
     model.eval()
     out = []
-    for start in tqdm(range(0, x.shape[0], EMBED_BATCH), desc="kde: embedding", disable=not progress):
+    for start in progress_bar(range(0, x.shape[0], EMBED_BATCH), desc="kde: embedding", disable=not progress):
         batch = x[start:start + EMBED_BATCH]
         features = model(batch) if source == "supcon" else F.normalize(model.embed(batch), dim=1)
         out.append(features.float().cpu())

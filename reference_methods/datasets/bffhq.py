@@ -20,8 +20,8 @@ from pathlib import Path
 import numpy as np
 import torch
 from PIL import Image
-from tqdm import tqdm
 
+from dd_plugins.progress import progress_bar
 from reference_methods.datasets.assemble import CIFAR10, assemble
 from reference_methods.datasets.base import BiasedDataset
 from reference_methods.datasets.checks import check_int_range, check_seed
@@ -64,7 +64,7 @@ def _image_files(folder: Path) -> list[Path]:
 def _load(files: list[Path], size: int, desc: str) -> RawSplit:
     images = np.empty((len(files), size, size, 3), dtype=np.uint8)
     labels, bias = [], []
-    for i, path in enumerate(tqdm(files, desc=desc, disable=None, leave=False)):
+    for i, path in enumerate(progress_bar(files, desc=desc, disable=None, leave=False)):
         with Image.open(path) as image:
             images[i] = np.asarray(image.convert("RGB").resize((size, size), Image.BILINEAR))
         label, b = parse_name(path)

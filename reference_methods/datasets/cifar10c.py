@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import torch
 from torch import Tensor
-from tqdm import tqdm
 
+from dd_plugins.progress import progress_bar
 from reference_methods.datasets.assemble import CIFAR10, assemble
 from reference_methods.datasets.base import BiasedDataset
 from reference_methods.datasets.bias import assign_bias
@@ -37,7 +37,7 @@ def corrupt_split(images: Tensor, labels: Tensor, *, aligned_share: float, sever
         chunks += [(k, members[start : start + CHUNK]) for start in range(0, len(members), CHUNK)]
     corruptions = list(CORRUPTIONS.values())
     generators = [generator(derive_seed(seed, f"corruption/{k}")) for k in range(NUM_CORRUPTIONS)]
-    for k, idx in tqdm(chunks, desc=desc, disable=None, leave=False):
+    for k, idx in progress_bar(chunks, desc=desc, disable=None, leave=False):
         clean = images[idx].float() / 255.0
         out[idx] = to_uint8(corruptions[k](clean, severity, generators[k]))
     return RawSplit(out, labels.to(torch.int64), bias)

@@ -33,11 +33,11 @@ from pathlib import Path
 
 import torch
 from torch import Tensor, nn
-from tqdm import tqdm
 
 from adapters.dm import weighted_class_means
 from adapters.sampling import MODES as SAMPLING_MODES
 from adapters.sampling import ClassSampler
+from dd_plugins.progress import progress_bar
 from reference_methods import distributed
 from reference_methods.augment import DSAugment
 from reference_methods.datasets.base import BiasedDataset
@@ -129,7 +129,7 @@ class DM:
         loss = torch.tensor(state["loss"]) if state is not None else torch.zeros(())
 
         real_images, position = class_real_images(data, classes, device)
-        bar = tqdm(range(start, self.iterations), desc="dm", initial=start, total=self.iterations,
+        bar = progress_bar(range(start, self.iterations), desc="dm", initial=start, total=self.iterations,
                    disable=not progress)
         for it in bar:
             net = seeded_net(self.net, data, loop_generator, device, **kwargs).train().requires_grad_(False)
@@ -152,7 +152,7 @@ class DM:
                 loss = distributed.all_reduce_sum(loss.detach())
                 checkpoint.save_progress(done, tensors, states, loss=loss.item())
             if progress and done % 50 == 0:
-                bar.set_postfix(loss=f"{loss.item():.3f}")
+                bar.set_postfix(loss=f"{loss.item():.3f}", refresh=False)
 
         return SyntheticSet(
             images=syn.detach().cpu(),

@@ -22,11 +22,11 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 from torch import Tensor
-from tqdm import tqdm
 
 from adapters.gradient_matching import weighted_cross_entropy
 from adapters.sampling import MODES as SAMPLING_MODES
 from adapters.sampling import ClassSampler
+from dd_plugins.progress import progress_bar
 from reference_methods import distributed
 from reference_methods.augment import DSAugment
 from reference_methods.datasets.base import BiasedDataset
@@ -118,7 +118,7 @@ class DSADistiller:
         states = {"optimizer_img": optimizer_img, "generator": gen, "sampler": sampler}
         start, _ = checkpoint.resume(self.iterations, tensors, states)
 
-        bar = tqdm(range(start, self.iterations), initial=start, total=self.iterations, desc="dsa",
+        bar = progress_bar(range(start, self.iterations), initial=start, total=self.iterations, desc="dsa",
                    disable=not progress)
         for iteration in bar:
             net = seeded_net(self.net, data, gen, device,
@@ -150,7 +150,7 @@ class DSADistiller:
                 train_on_synthetic(net, optimizer_net, image_syn.detach(), labels_syn, augment,
                                    epochs=inner_loop, batch_size=self.batch_train, generator=gen)
             if progress:
-                bar.set_postfix(match=f"{loss.item() / data.num_classes:.4f}")
+                bar.set_postfix(match=f"{loss.item() / data.num_classes:.4f}", refresh=False)
             done = iteration + 1
             if done % self.checkpoint_every == 0 or done == self.iterations:
                 distributed.exchange_optimizer_state(optimizer_img, image_syn, data.num_classes)

@@ -24,9 +24,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.func import functional_call
-from tqdm import tqdm
 
 from adapters.mtt import MODES as SAMPLING_MODES
+from dd_plugins.progress import progress_bar
 from reference_methods.augment import DSAugment
 from reference_methods.datasets.base import BiasedDataset
 from reference_methods.methods.base import SyntheticSet
@@ -121,7 +121,7 @@ class MTTDistiller:
         states = {"optimizer_img": optimizer_img, "optimizer_lr": optimizer_lr, "generator": gen}
         start, _ = checkpoint.resume(self.iterations, tensors, states)
 
-        bar = tqdm(range(start, self.iterations), initial=start, total=self.iterations, desc="mtt",
+        bar = progress_bar(range(start, self.iterations), initial=start, total=self.iterations, desc="mtt",
                    disable=not progress)
         for iteration in bar:
             expert = buffer.trajectory(int(torch.randint(self.num_experts, (1,), generator=gen)))
@@ -145,7 +145,7 @@ class MTTDistiller:
             optimizer_img.step()
             optimizer_lr.step()
             if progress:
-                bar.set_postfix(match=f"{loss.item():.4f}", syn_lr=f"{syn_lr.item():.4g}")
+                bar.set_postfix(match=f"{loss.item():.4f}", syn_lr=f"{syn_lr.item():.4g}", refresh=False)
             done = iteration + 1
             if done % self.checkpoint_every == 0 or done == self.iterations:
                 checkpoint.save_progress(done, tensors, states)

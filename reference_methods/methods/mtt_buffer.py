@@ -25,10 +25,10 @@ from pathlib import Path
 import torch
 from torch import Tensor
 from torch.nn.utils import parameters_to_vector
-from tqdm import tqdm
 
 from adapters.gradient_matching import weighted_cross_entropy
 from adapters.mtt import expert_epoch_batches
+from dd_plugins.progress import progress_bar
 from reference_methods import distributed
 from reference_methods.augment import DSAugment
 from reference_methods.datasets.base import BiasedDataset
@@ -118,7 +118,7 @@ def ensure_experts(data: BiasedDataset, weights: Tensor, settings: ExpertSetting
                            "settings": asdict(settings)}, buffer.folder / "settings.json")
     family_seed = int(fingerprint[:15], 16)
     mine = todo[distributed.rank()::distributed.world_size()]  # every expert in one process
-    for index in tqdm(mine, desc="mtt experts", disable=not progress):
+    for index in progress_bar(mine, desc="mtt experts", disable=not progress):
         trajectory = train_expert(data, weights, settings, derive_seed(family_seed, f"expert-{index}"), device)
         atomic_torch_save(trajectory, buffer.path(index))
     distributed.barrier()

@@ -25,8 +25,8 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from tqdm import tqdm
 
+from dd_plugins.progress import progress_bar
 from reference_methods.trainers.base import TrainSchedule, shuffled_batches
 from reference_methods.trainers.losses import LossEMA, generalized_cross_entropy, relative_difficulty
 from reference_methods.trainers.optimizers import (Optimizer, build_optimizer, check_difficulty_trainer_args,
@@ -98,7 +98,7 @@ class DFATrainer:
         swap_from_step = round(self.swap_after * schedule.epochs * steps_per_epoch)
 
         step = 0
-        bar = tqdm(range(schedule.epochs), desc="dfa", disable=not progress, leave=False)
+        bar = progress_bar(range(schedule.epochs), desc="dfa", disable=not progress, leave=False)
         for epoch in bar:
             decay_at_half(optimizer, epoch, schedule.epochs)
             for index, x, y in shuffled_batches(images, labels, schedule.batch_size, generator, augment):
@@ -125,5 +125,5 @@ class DFATrainer:
                 loss.backward()
                 optimizer.step()
                 step += 1
-            bar.set_postfix(loss=f"{loss.item():.3f}", weight=f"{weight.mean().item():.3f}")
+            bar.set_postfix(loss=f"{loss.item():.3f}", weight=f"{weight.mean().item():.3f}", refresh=False)
         return net.eval()

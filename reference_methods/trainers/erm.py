@@ -12,8 +12,8 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from tqdm import tqdm
 
+from dd_plugins.progress import progress_bar
 from reference_methods.trainers.base import TrainSchedule, shuffled_batches
 from reference_methods.trainers.optimizers import decay_at_half
 
@@ -28,7 +28,7 @@ class ERMTrainer:
         net = make_net().to(device).train()
         optimizer = torch.optim.SGD(net.parameters(), lr=schedule.lr, momentum=schedule.momentum,
                                     weight_decay=schedule.weight_decay)
-        bar = tqdm(range(schedule.epochs), desc="erm", disable=not progress, leave=False)
+        bar = progress_bar(range(schedule.epochs), desc="erm", disable=not progress, leave=False)
         for epoch in bar:
             decay_at_half(optimizer, epoch, schedule.epochs)
             for _, x, y in shuffled_batches(images, labels, schedule.batch_size, generator, augment):
@@ -37,5 +37,5 @@ class ERMTrainer:
                 loss.backward()
                 optimizer.step()
             if progress:
-                bar.set_postfix(loss=f"{loss.item():.3f}")
+                bar.set_postfix(loss=f"{loss.item():.3f}", refresh=False)
         return net.eval()

@@ -19,8 +19,8 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from tqdm import tqdm
 
+from dd_plugins.progress import progress_bar
 from reference_methods.trainers.base import TrainSchedule, shuffled_batches
 from reference_methods.trainers.losses import LossEMA, generalized_cross_entropy, relative_difficulty
 from reference_methods.trainers.optimizers import (Optimizer, build_optimizer, check_difficulty_trainer_args,
@@ -49,7 +49,7 @@ class LfFTrainer:
         ema_biased = LossEMA(labels, num_classes, self.ema_alpha)
         ema_debiased = LossEMA(labels, num_classes, self.ema_alpha)
 
-        bar = tqdm(range(schedule.epochs), desc="lff", disable=not progress, leave=False)
+        bar = progress_bar(range(schedule.epochs), desc="lff", disable=not progress, leave=False)
         for epoch in bar:
             decay_at_half(optimizer, epoch, schedule.epochs)
             for index, x, y in shuffled_batches(images, labels, schedule.batch_size, generator, augment):
@@ -65,5 +65,5 @@ class LfFTrainer:
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()
-            bar.set_postfix(loss=f"{loss.item():.3f}", weight=f"{weight.mean().item():.3f}")
+            bar.set_postfix(loss=f"{loss.item():.3f}", weight=f"{weight.mean().item():.3f}", refresh=False)
         return debiased.eval()
