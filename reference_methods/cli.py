@@ -151,7 +151,8 @@ def cmd_report(args: argparse.Namespace) -> int:
     from reference_methods.report import write_report
 
     folders = [Path(f) for f in args.folders]
-    markdown, paths = write_report(folders, Path(args.out) if args.out else folders[0], compare=args.compare)
+    markdown, paths = write_report(folders, Path(args.out) if args.out else folders[0], compare=args.compare,
+                                   groups=args.groups)
     print(markdown, end="")
     print(f"\nReport: {paths[0]}, {paths[1]}, {paths[2]}")
     return 0
@@ -205,6 +206,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("folders", nargs="+", metavar="DIR", help="run or grid folders (searched recursively)")
     p.add_argument("--out", metavar="DIR", help="where report.md/.csv/.png go; default the first DIR")
     p.add_argument("--compare", choices=["weighter"], help="add the gain of each row over the uniform weighter")
+    p.add_argument("--groups", type=int, default=0, metavar="K",
+                   help="also list each row's K weakest (class, bias value) test groups")
     p.set_defaults(func=cmd_report)
     return parser
 

@@ -23,7 +23,7 @@ from reference_methods.datasets.base import BiasedDataset, BiasedSplit
 from reference_methods.io import atomic_torch_save
 from reference_methods.methods.base import SyntheticSet
 from reference_methods.methods.loop import net_kwargs, seeded_net
-from reference_methods.metrics import METRICS, group_metrics
+from reference_methods.metrics import METRICS, group_accuracies, group_metrics
 from reference_methods.seeds import derive_seed, generator
 from reference_methods.trainers.base import Trainer, TrainSchedule
 
@@ -42,7 +42,9 @@ def evaluate_set(images: Tensor, labels: Tensor, data: BiasedDataset, *, trainer
                  seed: int, progress: bool = False) -> dict:
     """Train ``num_eval`` fresh nets on (images, labels) and score each on ``data.test``.
 
-    Returns ``{metric: {"mean", "std", "runs"}}`` for every metric of ``METRICS`` (percent). Net
+    Returns ``{metric: {"mean", "std", "runs"}}`` for every metric of ``METRICS`` (percent), and under
+    ``"groups"`` each (class, bias value) test group's ``{"class", "bias", "count", "mean", "runs"}``
+    accuracy, which shows which group a worst-group figure comes from. Net
     ``r`` draws its initialisation, batch order and augmentation from ``derive_seed(seed, "net/r")``,
     so any one net can be reproduced on its own. ``trainer`` is a trainer or its registered name.
     """
@@ -53,6 +55,7 @@ def evaluate_set(images: Tensor, labels: Tensor, data: BiasedDataset, *, trainer
     kwargs = net_kwargs(net, net_width, net_depth, net_norm)
     test = data.test
     runs: dict[str, list[float]] = {m: [] for m in METRICS}
+    group_runs: dict[tuple[int, int], dict] = {}
     for r in progress_bar(range(num_eval), desc="evaluate", disable=not progress):
         run_seed = derive_seed(seed, f"net/{r}")
         init_generator = generator(derive_seed(run_seed, "init"))
@@ -64,11 +67,17 @@ def evaluate_set(images: Tensor, labels: Tensor, data: BiasedDataset, *, trainer
             augment=(lambda x: augmenter(x, augment_generator)) if augmenter is not None else None,
             device=device, generator=generator(derive_seed(run_seed, "order")), progress=progress,
         )
-        scores = group_metrics(predict(trained, test.images, device), test.labels, test.bias_labels,
-                               test.aligned_bias, data.num_classes)
+        predictions = predict(trained, test.images, device)
+        scores = group_metrics(predictions, test.labels, test.bias_labels, test.aligned_bias, data.num_classes)
         for m in METRICS:
             runs[m].append(scores[m])
-    return {m: {"mean": statistics.fmean(v), "std": statistics.pstdev(v), "runs": v} for m, v in runs.items()}
+        for group in group_accuracies(predictions, test.labels, test.bias_labels, data.num_classes):
+            key = (group["class"], group["bias"])
+            group_runs.setdefault(key, {"class": key[0], "bias": key[1], "count": group["count"], "runs": []})
+            group_runs[key]["runs"].append(group["acc"])
+    result: dict = {m: {"mean": statistics.fmean(v), "std": statistics.pstdev(v), "runs": v} for m, v in runs.items()}
+    result["groups"] = [{**g, "mean": statistics.fmean(g["runs"])} for g in group_runs.values()]
+    return result
 
 
 def random_real_subset(split: BiasedSplit, ipc: int, generator: torch.Generator) -> BiasedSplit:

@@ -21,29 +21,38 @@ def _percent(correct: Tensor) -> float:
     return 100.0 * correct.float().mean().item() if correct.numel() else math.nan
 
 
+def group_accuracies(predictions: Tensor, labels: Tensor, bias_labels: Tensor, num_classes: int) -> list[dict]:
+    """Accuracy of every populated (class, bias value) group: ``{"class", "bias", "count", "acc"}`` each,
+    in class then bias order (what ``worst_group`` and the DEOs are computed from)."""
+    predictions, labels, bias_labels = predictions.cpu(), labels.cpu(), bias_labels.cpu()
+    correct = predictions == labels
+    num_bias = int(bias_labels.max()) + 1 if bias_labels.numel() else 0
+    groups = []
+    for c in range(num_classes):
+        for b in range(num_bias):
+            in_group = (labels == c) & (bias_labels == b)
+            if in_group.any():
+                groups.append({"class": c, "bias": b, "count": int(in_group.sum()), "acc": _percent(correct[in_group])})
+    return groups
+
+
 def group_metrics(predictions: Tensor, labels: Tensor, bias_labels: Tensor, aligned_bias: Tensor,
                   num_classes: int) -> dict[str, float]:
     """The six metrics of ``METRICS`` for predicted classes [N] against ``labels`` [N] and ``bias_labels`` [N]."""
     predictions, labels, bias_labels = predictions.cpu(), labels.cpu(), bias_labels.cpu()
     correct = predictions == labels
     aligned = bias_labels == aligned_bias.cpu()[labels]
-    num_bias = int(bias_labels.max()) + 1 if bias_labels.numel() else 0
-    group_acc = []
+    groups = group_accuracies(predictions, labels, bias_labels, num_classes)
     gaps = []
     for c in range(num_classes):
-        recalls = []
-        for b in range(num_bias):
-            in_group = (labels == c) & (bias_labels == b)
-            if in_group.any():
-                recalls.append(_percent(correct[in_group]))
-        group_acc += recalls
+        recalls = [g["acc"] for g in groups if g["class"] == c]
         if recalls:
             gaps.append(max(recalls) - min(recalls))
     return {
         "acc": _percent(correct),
         "aligned_acc": _percent(correct[aligned]),
         "conflicting_acc": _percent(correct[~aligned]),
-        "worst_group": min(group_acc) if group_acc else math.nan,
+        "worst_group": min(g["acc"] for g in groups) if groups else math.nan,
         "deo_m": max(gaps) if gaps else math.nan,
         "deo_a": sum(gaps) / len(gaps) if gaps else math.nan,
     }

@@ -310,11 +310,14 @@ def baselines_step(config: RunConfig, data: BiasedDataset, trainer: Any, device:
 
 
 def summary_line(metrics: dict[str, Any]) -> str:
-    """Accuracy, conflicting accuracy and worst group as one log line."""
+    """Accuracy, conflicting accuracy, worst group and the weakest (class, bias) group as one log line."""
     parts = []
     for key, label in (("acc", "acc"), ("conflicting_acc", "conflicting"), ("worst_group", "worst group")):
         if key in metrics:
             parts.append(f"{label} {metrics[key]['mean']:.1f} ± {metrics[key]['std']:.1f}")
+    if metrics.get("groups"):
+        weakest = min(metrics["groups"], key=lambda g: g["mean"])
+        parts.append(f"weakest group: class {weakest['class']}, bias {weakest['bias']} ({weakest['mean']:.1f})")
     return ", ".join(parts)
 
 

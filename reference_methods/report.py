@@ -56,6 +56,7 @@ class Row:
     values: dict[str, list[float]] = field(default_factory=dict)  # metric -> per-seed means
     single_std: dict[str, float] = field(default_factory=dict)  # metric -> std over nets (one seed)
     times: list[float] = field(default_factory=list)
+    groups: dict[tuple[int, int], list[float]] = field(default_factory=dict)  # (class, bias) -> per-seed means
 
     def stat(self, metric: str) -> tuple[float, float]:
         values = self.values.get(metric, [])
@@ -184,6 +185,8 @@ def _add(rows: dict[str, Row], setting: dict[str, Any], kind: str, seed: int, me
         if metric in metrics:
             row.values.setdefault(metric, []).append(metrics[metric]["mean"])
             row.single_std[metric] = metrics[metric].get("std", 0.0)
+    for group in metrics.get("groups", []):
+        row.groups.setdefault((group["class"], group["bias"]), []).append(group["mean"])
     if seconds is not None:
         row.times.append(seconds)
 
@@ -230,6 +233,25 @@ def markdown_table(rows: list[Row], columns: list[tuple[str, str]], compare: str
             gain = gains.get(i)
             cells += [f"{gain[m]:+.1f}" if gain else "—" for m in ("acc", "conflicting_acc", "worst_group")]
         lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def weakest_groups(row: Row, count: int) -> list[tuple[int, int, float]]:
+    """The ``count`` (class, bias) test groups with the lowest accuracy averaged over the row's seeds,
+    as (class, bias, mean accuracy)."""
+    means = [(c, b, statistics.fmean(v)) for (c, b), v in row.groups.items()]
+    return sorted(means, key=lambda g: (g[2], g[0], g[1]))[:count]
+
+
+def weakest_groups_markdown(rows: list[Row], columns: list[tuple[str, str]], count: int) -> str:
+    """Per row, its ``count`` weakest test groups: which (class, bias value) a worst-group figure comes from."""
+    lines = [f"## Weakest groups\n\nPer row, the {count} (class, bias value) test groups with the lowest accuracy "
+             "(mean over the row's seeds; runs from before per-group metrics have none).\n",
+             "| " + " | ".join([h for _, h in columns] + ["kind", "weakest groups: class/bias accuracy"]) + " |",
+             "|" + "|".join("---" for _ in range(len(columns) + 2)) + "|"]
+    for row in rows:
+        groups = ", ".join(f"{c}/{b} {acc:.1f}" for c, b, acc in weakest_groups(row, count)) or "—"
+        lines.append("| " + " | ".join([_fmt(row.setting[k]) or "—" for k, _ in columns] + [row.kind, groups]) + " |")
     return "\n".join(lines) + "\n"
 
 
@@ -302,14 +324,18 @@ def _group_label(row: Row, columns: list[tuple[str, str]]) -> str:
     return "\n".join([head] + [f"{header}={_fmt(row.setting[key])}" for key, header in columns[len(IDENTITY):]])
 
 
-def write_report(folders: list[Path], out_dir: Path, compare: str | None = None) -> tuple[str, list[Path]]:
-    """Gather runs under ``folders`` into ``out_dir``/report.{md,csv,png}; returns the Markdown and the paths."""
+def write_report(folders: list[Path], out_dir: Path, compare: str | None = None,
+                 groups: int = 0) -> tuple[str, list[Path]]:
+    """Gather runs under ``folders`` into ``out_dir``/report.{md,csv,png}; returns the Markdown and the paths.
+    ``groups`` > 0 adds each row's weakest test groups after the table."""
     records = find_runs(folders)
     if not records:
         raise ConfigError(f"no finished runs (folders with metrics.json) under {', '.join(map(str, folders))}. "
                           "Give the folders that `dd-distill run` wrote (default runs/<config name>).")
     rows, columns = summarise(records)
     markdown = markdown_table(rows, columns, compare)
+    if groups > 0:
+        markdown += "\n" + weakest_groups_markdown(rows, columns, groups)
     out_dir = Path(out_dir)
     paths = [out_dir / "report.md", out_dir / "report.csv", out_dir / "report.png"]
     atomic_write_text(f"# Report\n\nRuns: {len(records)} from {', '.join(map(str, folders))}. Metrics in %, "

@@ -23,7 +23,13 @@ def test_evaluate_set_reports_every_metric_over_every_net(tiny_biased_dataset):
     schedule = TrainSchedule(epochs=2, batch_size=8)
     result = evaluate_set(subset.images, subset.labels, data, trainer="erm", schedule=schedule, num_eval=2,
                           device=CPU, seed=0, **SMALL_NET)
-    assert set(result) == set(METRICS)
+    assert set(result) == set(METRICS) | {"groups"}
+    test = data.test
+    populated = {(int(c), int(b)) for c, b in zip(test.labels, test.bias_labels)}
+    assert {(g["class"], g["bias"]) for g in result["groups"]} == populated
+    assert sum(g["count"] for g in result["groups"]) == len(test.labels)
+    for r in range(2):  # each net's worst group is its lowest group accuracy
+        assert min(g["runs"][r] for g in result["groups"]) == pytest.approx(result["worst_group"]["runs"][r])
     for m in METRICS:
         assert len(result[m]["runs"]) == 2 and all(0 <= v <= 100 for v in result[m]["runs"])
         assert result[m]["mean"] == pytest.approx(sum(result[m]["runs"]) / 2)

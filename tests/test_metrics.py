@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from reference_methods.metrics import group_metrics
+from reference_methods.metrics import group_accuracies, group_metrics
 
 ALIGNED = torch.tensor([0, 1])  # class 0 aligned with bias 0, class 1 with bias 1
 
@@ -25,6 +25,9 @@ def test_hand_made_predictions():
     # class 0 gap: 75 - 0 = 75; class 1 gap: 100 - 50 = 50
     assert m["deo_m"] == pytest.approx(75.0)
     assert m["deo_a"] == pytest.approx(62.5)
+    assert group_accuracies(preds, labels, bias, 2) == [
+        {"class": 0, "bias": 0, "count": 4, "acc": 75.0}, {"class": 0, "bias": 1, "count": 2, "acc": 0.0},
+        {"class": 1, "bias": 0, "count": 2, "acc": 50.0}, {"class": 1, "bias": 1, "count": 2, "acc": 100.0}]
 
 
 def test_perfect_predictions_are_fair():

@@ -98,3 +98,27 @@ def test_cli_report_and_an_empty_folder(grid_dir, tmp_path, capsys):
     with pytest.raises(ConfigError, match="no finished runs"):
         write_report([tmp_path / "empty"], tmp_path / "empty")
     assert main(["report", str(tmp_path / "empty")]) == 2
+
+
+def test_groups_lists_each_rows_weakest_groups_averaged_over_seeds(grid_dir, capsys):
+    for seed, (weak, other) in enumerate([(10.0, 60.0), (30.0, 40.0)]):
+        path = grid_dir / f"weighter=kde,seed={seed}" / "metrics.json"
+        metrics = json.loads(path.read_text())
+        metrics["synthetic"]["groups"] = [
+            {"class": 0, "bias": 1, "count": 5, "mean": weak, "runs": [weak]},
+            {"class": 1, "bias": 0, "count": 5, "mean": other, "runs": [other]},
+            {"class": 1, "bias": 1, "count": 50, "mean": 99.0, "runs": [99.0]},
+        ]
+        path.write_text(json.dumps(metrics))
+    assert main(["report", str(grid_dir), "--groups", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "## Weakest groups" in out
+    kde_line = next(line for line in out.splitlines() if line.startswith("| cdigits | dm | 10 | kde | distilled"))
+    assert kde_line.endswith("| 0/1 20.0, 1/0 50.0 |")
+    uniform_line = next(line for line in out.splitlines() if "| uniform | distilled" in line)
+    assert uniform_line.endswith("| — |")  # runs without per-group metrics
+
+
+def test_no_groups_section_by_default(grid_dir, capsys):
+    assert main(["report", str(grid_dir)]) == 0
+    assert "Weakest groups" not in capsys.readouterr().out
