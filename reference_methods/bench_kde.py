@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import inspect
 import itertools
 import json
 import platform
@@ -70,6 +71,17 @@ def batch_scope_weights(weighter, emb: torch.Tensor, labels: torch.Tensor, batch
     return weights
 
 
+def build_data(name: str, seed: int, conflict_ratio: float):
+    """The dataset at ``conflict_ratio``: the LfF sets take it as is, FairDD's as bias_ratio = 1 - ratio."""
+    builder = get_dataset_builder(name)
+    params = inspect.signature(builder).parameters
+    if "conflict_ratio" in params:
+        return builder(seed=seed, conflict_ratio=conflict_ratio)
+    if "bias_ratio" in params:
+        return builder(seed=seed, bias_ratio=1.0 - conflict_ratio)
+    raise SystemExit(f"bench_kde: dataset {name} takes neither conflict_ratio nor bias_ratio")
+
+
 def run_point(split, num_classes: int, params: dict, seed: int, device: torch.device,
               embeddings: dict) -> tuple[dict, object, torch.Tensor]:
     """Weigh one split with one parameter set; returns the result row, the weighter and its embedding."""
@@ -106,7 +118,8 @@ def markdown_table(rows: list[dict]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m reference_methods.bench_kde", description=__doc__.splitlines()[0])
-    parser.add_argument("--dataset", default="cmnist", help="a registered dataset with bias labels (cmnist, bg_fmnist, cdigits)")
+    parser.add_argument("--dataset", default="cmnist", help="a registered dataset with bias labels (cmnist, bg_fmnist, cdigits, "
+                        "cfmnist_fg, ...: FairDD's sets get bias_ratio = 1 - conflict ratio)")
     parser.add_argument("--conflict-ratio", type=float, nargs="+", default=[0.05, 0.01])
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="fixed kde parameter")
     parser.add_argument("--sweep", action="append", default=[], metavar="KEY=V1,V2", help="kde parameter grid")
@@ -126,7 +139,7 @@ def main(argv: list[str] | None = None) -> int:
     weighter_seed = derive_seed(args.seed, "weighter")
     rows = []
     for ratio in args.conflict_ratio:
-        data = get_dataset_builder(args.dataset)(seed=derive_seed(args.seed, "data"), conflict_ratio=ratio)
+        data = build_data(args.dataset, derive_seed(args.seed, "data"), ratio)
         embeddings: dict = {}
         for params in grid:
             row, weighter, emb = run_point(data.train, data.num_classes, params, weighter_seed, device, embeddings)
