@@ -1,4 +1,5 @@
-"""Host-side weight diagnostics: how much weight lands on the bias-conflicting samples."""
+"""Host-side weight diagnostics: how much weight lands on the bias-conflicting samples, and how
+much of the bias the weighted training set still carries."""
 
 from __future__ import annotations
 
@@ -29,11 +30,28 @@ def roc_auc(scores: Tensor, positives: Tensor) -> float:
     return (rank_sum - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg)
 
 
-def weight_diagnostics(weights: Tensor, labels: Tensor, conflicting: Tensor, num_classes: int) -> dict:
-    """Share of weight on conflicting samples before (count share) and after weighting, and AUC.
+def bias_only_accuracy(weights: Tensor, labels: Tensor, bias_labels: Tensor) -> float:
+    """Accuracy of the best guess of the class from the bias value alone, on the weighted samples:
+    sum over bias values b of max_c P_w(class c, bias b).
 
-    Returned per class and overall; ``conflicting`` is the bias-conflicting mask from bias labels,
-    which the host has and the weighter (for ``kde``) never saw.
+    1/K when the weights leave the bias value uninformative (oracle's group balance); the bias
+    ratio with uniform weights. Weights that move mass onto the conflicting samples unevenly can
+    keep it well above 1/K: then the bias is still a shortcut, only a different one.
+    """
+    weights = weights.double().cpu()
+    labels, bias_labels = labels.long().cpu(), bias_labels.long().cpu()
+    joint = torch.zeros(int(labels.max()) + 1, int(bias_labels.max()) + 1, dtype=torch.float64)
+    joint.index_put_((labels, bias_labels), weights, accumulate=True)
+    return (joint.max(dim=0).values.sum() / joint.sum()).item()
+
+
+def weight_diagnostics(weights: Tensor, labels: Tensor, conflicting: Tensor, num_classes: int,
+                       bias_labels: Tensor | None = None) -> dict:
+    """Share of weight on conflicting samples before (count share) and after weighting, and AUC,
+    per class and overall; with ``bias_labels`` also ``bias_only_acc`` before and after weighting.
+
+    ``conflicting`` and ``bias_labels`` come from the bias labels, which the host has and the
+    weighter (for ``kde``) never saw.
     """
     weights = weights.double().cpu()
     labels = labels.cpu()
@@ -49,17 +67,24 @@ def weight_diagnostics(weights: Tensor, labels: Tensor, conflicting: Tensor, num
             "weight_share": (w[conf].sum() / w.sum()).item(),
             "auc": roc_auc(w, conf),
         }
-    return {
+    stats = {
         "count_share": conflicting.double().mean().item(),
         "weight_share": (weights[conflicting].sum() / weights.sum()).item(),
         "auc": roc_auc(weights, conflicting),
         "per_class": per_class,
     }
+    if bias_labels is not None and labels.numel():
+        stats["bias_only_acc_before"] = bias_only_accuracy(torch.ones_like(weights), labels, bias_labels)
+        stats["bias_only_acc"] = bias_only_accuracy(weights, labels, bias_labels)
+    return stats
 
 
 def format_diagnostics(stats: dict) -> str:
-    """One line for the log: conflicting share before -> after, and AUC."""
-    return (
+    """One line for the log: conflicting share before -> after, AUC, and the bias-only accuracy."""
+    line = (
         f"conflicting samples: {stats['count_share']:.3f} of count -> "
         f"{stats['weight_share']:.3f} of weight; AUC {stats['auc']:.3f}"
     )
+    if "bias_only_acc" in stats:
+        line += f"; class from bias alone: {stats['bias_only_acc_before']:.3f} -> {stats['bias_only_acc']:.3f}"
+    return line

@@ -98,21 +98,24 @@ def run_point(split, num_classes: int, params: dict, seed: int, device: torch.de
     start = time.perf_counter()
     weights = weighter.weights_from_embedding(emb, split.labels, num_classes, device=device, seed=seed)
     density_seconds = time.perf_counter() - start
-    stats = weight_diagnostics(weights, split.labels, split.conflicting, num_classes)
+    stats = weight_diagnostics(weights, split.labels, split.conflicting, num_classes, bias_labels=split.bias_labels)
     row = {"params": params, "embed_s": embed_seconds, "density_s": density_seconds,
            "count_share": stats["count_share"], "weight_share": stats["weight_share"], "auc": stats["auc"],
+           "bias_only_acc_before": stats["bias_only_acc_before"], "bias_only_acc": stats["bias_only_acc"],
            "per_class": stats["per_class"]}
     return row, weighter, emb
 
 
 def markdown_table(rows: list[dict]) -> str:
-    lines = ["| data | ratio | params | conflicting count share | weight share | AUC | embed s | density s |",
-             "| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: |"]
+    lines = ["| data | ratio | params | conflicting count share | weight share | AUC | bias-only acc | embed s "
+             "| density s |",
+             "| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for r in rows:
         params = ", ".join(f"{k}={v}" for k, v in r["params"].items()) or "defaults"
         embed = "reused" if r["embed_s"] is None else f"{r['embed_s']:.1f}"
         lines.append(f"| {r['dataset']} | {r['conflict_ratio']} | {params} | {r['count_share']:.3f} | "
-                     f"{r['weight_share']:.3f} | {r['auc']:.3f} | {embed} | {r['density_s']:.1f} |")
+                     f"{r['weight_share']:.3f} | {r['auc']:.3f} | {r['bias_only_acc']:.3f} | {embed} | "
+                     f"{r['density_s']:.1f} |")
     return "\n".join(lines)
 
 
@@ -151,10 +154,11 @@ def main(argv: list[str] | None = None) -> int:
             if args.batch_scope:
                 generator = torch.Generator().manual_seed(sub_seed(weighter_seed, "batch-scope"))
                 weights = batch_scope_weights(weighter, emb, data.train.labels, args.batch_scope, generator)
-                stats = weight_diagnostics(weights, data.train.labels, data.train.conflicting, data.num_classes)
+                stats = weight_diagnostics(weights, data.train.labels, data.train.conflicting, data.num_classes,
+                                           bias_labels=data.train.bias_labels)
                 batch_row = dict(row, params=dict(params, scope=f"batch{args.batch_scope}"), embed_s=None,
                                  density_s=float("nan"), weight_share=stats["weight_share"], auc=stats["auc"],
-                                 per_class=stats["per_class"])
+                                 bias_only_acc=stats["bias_only_acc"], per_class=stats["per_class"])
                 print(f"  per-batch KDE (B={args.batch_scope}): {format_diagnostics(batch_row)}", flush=True)
                 rows.append(batch_row)
     print()

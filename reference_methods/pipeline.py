@@ -196,7 +196,8 @@ def weigh_step(config: RunConfig, data: BiasedDataset, weighter: Any, run_dir: P
         cache_dir=cache_dir, progress=progress,
     )
     seconds = time.perf_counter() - start
-    stats = weight_diagnostics(weights, data.train.labels, data.train.conflicting, data.num_classes)
+    stats = weight_diagnostics(weights, data.train.labels, data.train.conflicting, data.num_classes,
+                               bias_labels=data.train.bias_labels)
     stats["weighter"] = config.weighter.name
     stats["seconds"] = round(seconds, 3)
     atomic_torch_save({"weights": weights, "weighter": config.weighter.name}, weights_path)
@@ -367,7 +368,7 @@ def run_experiment(config: RunConfig, run_dir: Path, *, force: bool = False, pro
     metrics = {
         "synthetic": synthetic_metrics,
         "baselines": baselines,
-        "weights": {k: stats[k] for k in ("count_share", "weight_share", "auc") if k in stats},
+        "weights": {k: stats[k] for k in ("count_share", "weight_share", "auc", "bias_only_acc") if k in stats},
         "time": dict(timing.seconds),
     }
     atomic_write_json(metrics, metrics_path)

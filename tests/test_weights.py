@@ -7,7 +7,7 @@ import torch
 
 import dd_plugins
 from dd_plugins import MissingBiasLabelsError, WeightError, compute_weights, normalise_weights
-from dd_plugins.diagnostics import roc_auc, weight_diagnostics
+from dd_plugins.diagnostics import bias_only_accuracy, format_diagnostics, roc_auc, weight_diagnostics
 
 LABELS = torch.tensor([0, 0, 0, 0, 1, 1, 1])
 BIAS = torch.tensor([0, 0, 0, 1, 1, 1, 0])  # class 0: 3 aligned + 1 conflicting; class 1: 2 + 1
@@ -94,3 +94,19 @@ def test_weight_diagnostics_report_shares_before_and_after():
     assert stats["weight_share"] == pytest.approx(4 / 9)
     assert stats["per_class"]["0"]["weight_share"] == pytest.approx(0.5)
     assert stats["per_class"]["0"]["auc"] == pytest.approx(1.0)
+
+
+def test_bias_only_accuracy_is_the_bias_ratio_unweighted_and_chance_when_groups_are_balanced():
+    # two classes, bias aligned with the class for 3 of 4 samples each
+    labels = torch.tensor([0, 0, 0, 0, 1, 1, 1, 1])
+    bias = torch.tensor([0, 0, 0, 1, 1, 1, 1, 0])
+    assert bias_only_accuracy(torch.ones(8), labels, bias) == pytest.approx(0.75)
+    balanced = torch.tensor([1.0, 1.0, 1.0, 3.0, 1.0, 1.0, 1.0, 3.0])  # each (class, bias) group weighs 3
+    assert bias_only_accuracy(balanced, labels, bias) == pytest.approx(0.5)
+    # all weight on the conflicting samples makes the bias a perfect shortcut again, the other way round
+    flipped = torch.tensor([0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0])
+    assert bias_only_accuracy(flipped, labels, bias) == pytest.approx(1.0)
+    stats = weight_diagnostics(balanced, labels, bias != labels, 2, bias_labels=bias)
+    assert (stats["bias_only_acc_before"], stats["bias_only_acc"]) == (pytest.approx(0.75), pytest.approx(0.5))
+    assert "class from bias alone: 0.750 -> 0.500" in format_diagnostics(stats)
+    assert "bias_only_acc" not in weight_diagnostics(balanced, labels, bias != labels, 2)
