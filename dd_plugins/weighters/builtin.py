@@ -3,6 +3,7 @@
 from dd_plugins.manager import hookimpl
 from dd_plugins.weighters.kde import KDEWeighter
 from dd_plugins.weighters.oracle import OracleWeighter
+from dd_plugins.weighters.pseudo_oracle import PseudoOracleWeighter
 from dd_plugins.weighters.uniform import UniformWeighter
 
 
@@ -11,3 +12,4 @@ def dd_register_weighters(register):
     register("uniform", UniformWeighter)
     register("oracle", OracleWeighter)
     register("kde", KDEWeighter)
+    register("pseudo_oracle", PseudoOracleWeighter)

@@ -8,6 +8,18 @@ from torch import Tensor
 from dd_plugins.weights import WeightContext
 
 
+def group_balanced_weights(labels: Tensor, groups: Tensor) -> Tensor:
+    """1 / size of each sample's (class, group) cell, so every cell present in a class weighs the same.
+
+    ``groups`` are non-negative integer group ids per sample (bias labels, or pseudo bias labels).
+    """
+    labels, groups = labels.long().cpu(), groups.long().cpu()
+    num_groups = int(groups.max().item()) + 1
+    cell = labels * num_groups + groups
+    sizes = torch.bincount(cell, minlength=(int(labels.max().item()) + 1) * num_groups).float()
+    return 1.0 / sizes[cell]
+
+
 class OracleWeighter:
     """Bias-label-aware upper reference: every (class, bias) group gets equal total weight.
 
@@ -18,9 +30,4 @@ class OracleWeighter:
     requires: frozenset[str] = frozenset({"bias_labels"})
 
     def weigh(self, ctx: WeightContext) -> Tensor:
-        labels = ctx.labels.long().cpu()
-        bias = ctx.bias_labels.long().cpu()
-        num_bias = int(bias.max().item()) + 1
-        group = labels * num_bias + bias
-        sizes = torch.bincount(group, minlength=ctx.num_classes * num_bias).float()
-        return 1.0 / sizes[group]
+        return group_balanced_weights(ctx.labels, ctx.bias_labels)

@@ -199,16 +199,38 @@ def embed(model: nn.Module, x: Tensor, source: str, progress: bool) -> Tensor:
     return torch.cat(out)
 
 
-def compute_embedding(images: Tensor, labels: Tensor, num_classes: int, spec: EmbeddingSpec, *,
-                      device: torch.device, seed: int, progress: bool = False) -> Tensor:
-    """The embedding [N, D] (CPU, float32, rows of norm 1) of a training split, by ``spec.source``."""
+def trained_model(images: Tensor, labels: Tensor, num_classes: int, spec: EmbeddingSpec, *,
+                  device: torch.device, seed: int, progress: bool = False) -> tuple[nn.Module, Tensor]:
+    """The model of ``spec`` after its training steps (untrained for ``random``), and the prepared images."""
     spec.validate()
     x = prepare_images(images, spec.resolution, device)
-    if spec.source == "pixels":
-        return F.normalize(x.flatten(1), dim=1).cpu()
     init_generator = torch.Generator().manual_seed(sub_seed(seed, "init"))
     model = build_model(spec, x.shape[1], num_classes, tuple(x.shape[-2:]), init_generator).to(device)
     if spec.source in ("supcon", "ce"):
         data_generator = torch.Generator(device=device).manual_seed(sub_seed(seed, "data"))
         train(model, x, labels.to(device), spec, generator=data_generator, progress=progress)
+    return model, x
+
+
+def compute_embedding(images: Tensor, labels: Tensor, num_classes: int, spec: EmbeddingSpec, *,
+                      device: torch.device, seed: int, progress: bool = False) -> Tensor:
+    """The embedding [N, D] (CPU, float32, rows of norm 1) of a training split, by ``spec.source``."""
+    if spec.source == "pixels":
+        spec.validate()
+        return F.normalize(prepare_images(images, spec.resolution, device).flatten(1), dim=1).cpu()
+    model, x = trained_model(images, labels, num_classes, spec, device=device, seed=seed, progress=progress)
     return embed(model, x, spec.source, progress)
+
+
+@torch.no_grad()
+def classifier_predictions(images: Tensor, labels: Tensor, num_classes: int, spec: EmbeddingSpec, *,
+                           device: torch.device, seed: int, progress: bool = False) -> Tensor:
+    """The class [N] (CPU) that the cross-entropy classifier of ``spec`` (source ``ce``) predicts for
+    each training image after its ``spec.steps`` steps."""
+    if spec.source != "ce":
+        raise ValueError(f"classifier predictions need source 'ce'; got '{spec.source}'")
+    with torch.enable_grad():
+        model, x = trained_model(images, labels, num_classes, spec, device=device, seed=seed, progress=progress)
+    model.eval()
+    return torch.cat([model(x[start:start + EMBED_BATCH]).argmax(dim=1).cpu()
+                      for start in range(0, x.shape[0], EMBED_BATCH)])
