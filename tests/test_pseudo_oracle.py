@@ -55,3 +55,10 @@ def test_public_api_normalises_per_class_without_bias_labels(cdigits):
                               cdigits.num_classes)
     for c in range(cdigits.num_classes):
         assert weights[train.labels == c].mean().item() == pytest.approx(1.0)
+
+
+def test_classifier_predictions_need_the_cross_entropy_source():
+    from dd_plugins.weighters.supcon import EmbeddingSpec, classifier_predictions
+    with pytest.raises(ValueError, match="need source 'ce'"):
+        classifier_predictions(torch.zeros(4, 3, 8, 8), torch.tensor([0, 1, 0, 1]), 2, EmbeddingSpec(),
+                               device=torch.device("cpu"), seed=0)

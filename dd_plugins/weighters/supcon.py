@@ -222,15 +222,14 @@ def compute_embedding(images: Tensor, labels: Tensor, num_classes: int, spec: Em
     return embed(model, x, spec.source, progress)
 
 
-@torch.no_grad()
 def classifier_predictions(images: Tensor, labels: Tensor, num_classes: int, spec: EmbeddingSpec, *,
                            device: torch.device, seed: int, progress: bool = False) -> Tensor:
     """The class [N] (CPU) that the cross-entropy classifier of ``spec`` (source ``ce``) predicts for
     each training image after its ``spec.steps`` steps."""
     if spec.source != "ce":
         raise ValueError(f"classifier predictions need source 'ce'; got '{spec.source}'")
-    with torch.enable_grad():
-        model, x = trained_model(images, labels, num_classes, spec, device=device, seed=seed, progress=progress)
+    model, x = trained_model(images, labels, num_classes, spec, device=device, seed=seed, progress=progress)
     model.eval()
-    return torch.cat([model(x[start:start + EMBED_BATCH]).argmax(dim=1).cpu()
-                      for start in range(0, x.shape[0], EMBED_BATCH)])
+    with torch.no_grad():
+        return torch.cat([model(x[start:start + EMBED_BATCH]).argmax(dim=1).cpu()
+                          for start in range(0, x.shape[0], EMBED_BATCH)])
