@@ -9,6 +9,7 @@ from dd_plugins import WeightContext, compute_weights, get_weighter, list_weight
 from dd_plugins.diagnostics import weight_diagnostics
 from dd_plugins.weighters.oracle import group_balanced_weights
 from dd_plugins.weighters.pseudo_oracle import PseudoOracleWeighter
+from dd_plugins.weighters.supcon import EmbeddingSpec, classifier_predictions
 from reference_methods.datasets.cdigits import build_cdigits
 
 SMALL = dict(width=16, steps=20, batch_size=64)
@@ -58,7 +59,6 @@ def test_public_api_normalises_per_class_without_bias_labels(cdigits):
 
 
 def test_classifier_predictions_need_the_cross_entropy_source():
-    from dd_plugins.weighters.supcon import EmbeddingSpec, classifier_predictions
     with pytest.raises(ValueError, match="need source 'ce'"):
         classifier_predictions(torch.zeros(4, 3, 8, 8), torch.tensor([0, 1, 0, 1]), 2, EmbeddingSpec(),
                                device=torch.device("cpu"), seed=0)
