@@ -46,8 +46,7 @@ class PseudoOracleWeighter:
     def pseudo_bias_labels(self, ctx: WeightContext) -> Tensor:
         """The class the classifier predicts for each training image [N]."""
         return classifier_predictions(ctx.images, ctx.labels.long(), ctx.num_classes, self.spec,
-                                      device=ctx.device, seed=ctx.seed,
-                                      progress=ctx.progress)
+                                      device=ctx.device, seed=ctx.seed, progress=ctx.progress)
 
     def weigh(self, ctx: WeightContext) -> Tensor:
         return group_balanced_weights(ctx.labels, self.pseudo_bias_labels(ctx)).to(torch.float64)
