@@ -132,6 +132,17 @@ def test_preset_tables_for_one_dataset_win_over_its_generic_tables():
     assert preset_layers(preset, "cdigits")[1] == {}
 
 
+def test_quick_preset_slows_mtt_experts_only_on_the_mnist_sized_sets():
+    """A weighted expert at batch 128 learns CMNIST inside its first epoch (docs/results.md, table 2)."""
+    raw = load_raw("bench/cmnist_methods_cpu")
+    batch = {name: resolve(raw, {"method.name": "mtt", "data.name": name, "run.seed": 0,
+                                 "weighter.name": "kde"}).method.params["batch_train"]
+             for name in ("cmnist", "bg_fmnist", "cdigits")}
+    assert batch == {"cmnist": 1024, "bg_fmnist": 1024, "cdigits": 128}
+    dsa = resolve(raw, {"method.name": "dsa", "run.seed": 0, "weighter.name": "kde"}).method.params
+    assert (dsa["batch_train"], dsa["lr_img"]) == (128, 1.0)
+
+
 def test_component_tables_apply_only_to_the_selected_component(tmp_path):
     body = DM + "\n[method.dm]\niterations = 70\n\n[method.top]\nfail = true\n"
     raw = load_raw(write_config(tmp_path, body))
