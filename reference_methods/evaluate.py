@@ -68,10 +68,11 @@ def evaluate_set(images: Tensor, labels: Tensor, data: BiasedDataset, *, trainer
             device=device, generator=generator(derive_seed(run_seed, "order")), progress=progress,
         )
         predictions = predict(trained, test.images, device)
-        scores = group_metrics(predictions, test.labels, test.bias_labels, test.aligned_bias, data.num_classes)
+        groups = group_accuracies(predictions, test.labels, test.bias_labels, data.num_classes)
+        scores = group_metrics(predictions, test.labels, test.bias_labels, test.aligned_bias, data.num_classes, groups)
         for m in METRICS:
             runs[m].append(scores[m])
-        for group in group_accuracies(predictions, test.labels, test.bias_labels, data.num_classes):
+        for group in groups:
             key = (group["class"], group["bias"])
             group_runs.setdefault(key, {"class": key[0], "bias": key[1], "count": group["count"], "runs": []})
             group_runs[key]["runs"].append(group["acc"])

@@ -37,12 +37,15 @@ def group_accuracies(predictions: Tensor, labels: Tensor, bias_labels: Tensor, n
 
 
 def group_metrics(predictions: Tensor, labels: Tensor, bias_labels: Tensor, aligned_bias: Tensor,
-                  num_classes: int) -> dict[str, float]:
-    """The six metrics of ``METRICS`` for predicted classes [N] against ``labels`` [N] and ``bias_labels`` [N]."""
+                  num_classes: int, groups: list[dict] | None = None) -> dict[str, float]:
+    """The six metrics of ``METRICS`` for predicted classes [N] against ``labels`` [N] and ``bias_labels`` [N].
+
+    ``groups``: these predictions' ``group_accuracies``, where the caller already has them."""
     predictions, labels, bias_labels = predictions.cpu(), labels.cpu(), bias_labels.cpu()
     correct = predictions == labels
     aligned = bias_labels == aligned_bias.cpu()[labels]
-    groups = group_accuracies(predictions, labels, bias_labels, num_classes)
+    if groups is None:
+        groups = group_accuracies(predictions, labels, bias_labels, num_classes)
     gaps = []
     for c in range(num_classes):
         recalls = [g["acc"] for g in groups if g["class"] == c]

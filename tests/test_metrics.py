@@ -28,6 +28,8 @@ def test_hand_made_predictions():
     assert group_accuracies(preds, labels, bias, 2) == [
         {"class": 0, "bias": 0, "count": 4, "acc": 75.0}, {"class": 0, "bias": 1, "count": 2, "acc": 0.0},
         {"class": 1, "bias": 0, "count": 2, "acc": 50.0}, {"class": 1, "bias": 1, "count": 2, "acc": 100.0}]
+    groups = group_accuracies(preds, labels, bias, 2)
+    assert group_metrics(preds, labels, bias, ALIGNED, 2, groups) == m
 
 
 def test_perfect_predictions_are_fair():
