@@ -132,7 +132,7 @@ def test_preset_tables_for_one_dataset_win_over_its_generic_tables():
     assert preset_layers(preset, "cdigits")[1] == {}
 
 
-def test_quick_preset_slows_mtt_experts_only_on_the_mnist_sized_sets():
+def test_quick_preset_slows_mtt_experts_on_all_but_the_small_cdigits():
     """A weighted expert at batch 128 learns CMNIST inside its first epoch (docs/results.md, table 2)."""
     raw = load_raw("bench/cmnist_methods_cpu")
     batch = {name: resolve(raw, {"method.name": "mtt", "data.name": name, "run.seed": 0,
