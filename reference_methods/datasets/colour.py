@@ -9,6 +9,7 @@ import torch
 from torch import Tensor
 
 # LfF's ten mean colours (alinlab/LfF data/resource/colors.th), RGB in [0, 1]; colour k is class k's.
+# Colours 0 and 9 are both reds (0.21 apart in RGB, the closest pair); kept as published so numbers compare with LfF's.
 LFF_COLOURS = torch.tensor(
     [
         [0.984, 0.313, 0.169],
