@@ -112,7 +112,7 @@ def test_checkpoint_past_the_asked_iterations_is_refused(tiny_biased_dataset, tm
         DM(iterations=2, **TINY).distill(data, torch.ones(120), device=CPU, seed=0, checkpoint_dir=tmp_path)
 
 
-@pytest.mark.parametrize("bad, message", [({"init": "zeros"}, "init must be 'real' or 'noise'"),
+@pytest.mark.parametrize("bad, message", [({"init": "zeros"}, "init must be one of real, weighted, noise"),
                                           ({"sampling": "top"}, "sampling must be one of resample, reweight"),
                                           ({"batch_real": 0}, "batch_real must be >= 1, got 0"),
                                           ({"iterations": -1}, "iterations must be >= 0")])

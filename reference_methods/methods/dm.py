@@ -21,10 +21,10 @@ ranks exchange their synthetic rows at each checkpoint and at the end. The loss 
 classes, so this equals the one-process run (up to float rounding; batch norm would mix classes
 and is refused).
 
-Weights enter only through ``ClassSampler`` (which real images) and ``weighted_class_means`` (how
+Weights enter through ``ClassSampler`` (which real images) and ``weighted_class_means`` (how
 they are averaged). The synthetic images start from a uniformly drawn real subset, as in VICO,
-whatever the weights: a weighted draw with replacement would start some classes with duplicate
-images, and DM moves duplicates identically, so they would never separate.
+whatever the weights (``init="real"``; ``initial_images`` says why not a weighted draw with
+replacement); ``init="weighted"`` draws the start ∝ weight without replacement instead.
 """
 
 from __future__ import annotations
@@ -41,10 +41,9 @@ from dd_plugins.progress import progress_bar
 from reference_methods import distributed
 from reference_methods.augment import DSAugment
 from reference_methods.datasets.base import BiasedDataset
-from reference_methods.evaluate import random_real_subset
 from reference_methods.methods.base import SyntheticSet
-from reference_methods.methods.loop import (Checkpoint, check_distiller_args, class_real_images, net_kwargs, seeded_net,
-                                            synthetic_labels, weights_digest)
+from reference_methods.methods.loop import (Checkpoint, check_distiller_args, class_real_images, initial_images,
+                                            net_kwargs, seeded_net, synthetic_labels, weights_digest)
 from reference_methods.seeds import derive_seed, generator
 
 
@@ -112,11 +111,7 @@ class DM:
         kwargs = net_kwargs(self.net, self.net_width, self.net_depth, self.net_norm)
 
         init_generator = generator(derive_seed(seed, "dm/init"))
-        if self.init == "real":
-            start_images = random_real_subset(data.train, self.ipc, init_generator).images.float()
-        else:
-            start_images = torch.randn((data.num_classes * self.ipc, data.channels, *data.im_size), generator=init_generator)
-        syn = start_images.to(device).requires_grad_(True)
+        syn = initial_images(data, self.ipc, self.init, init_generator, device, weights).requires_grad_(True)
         optimizer = torch.optim.SGD([syn], lr=self.lr_img, momentum=self.momentum)
 
         identity = {"method": "dm", "seed": seed, "dataset": data.name, "num_train": len(data.train),

@@ -107,7 +107,7 @@ class DSADistiller:
         classes = distributed.class_range(data.num_classes)  # this rank's classes: all of them in one process
         real_images, position = class_real_images(data, classes, device)
         labels_syn = synthetic_labels(data.num_classes, self.ipc, device)
-        image_syn = initial_images(data, self.ipc, self.init, gen, device).requires_grad_(True)
+        image_syn = initial_images(data, self.ipc, self.init, gen, device, weights).requires_grad_(True)
         optimizer_img = torch.optim.SGD([image_syn], lr=self.lr_img, momentum=0.5)
 
         identity = {"method": "dsa", "seed": seed, "data": data.name, "n_train": len(data.train),

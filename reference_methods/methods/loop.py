@@ -40,28 +40,44 @@ def synthetic_labels(num_classes: int, ipc: int, device: torch.device) -> Tensor
     return torch.arange(num_classes, device=device).repeat_interleave(ipc)
 
 
+INITS = ("real", "weighted", "noise")
+
+
 def initial_images(data: BiasedDataset, ipc: int, init: str, generator: torch.Generator,
-                   device: torch.device) -> Tensor:
+                   device: torch.device, weights: Tensor | None = None) -> Tensor:
     """The synthetic images before distillation, [K * ipc, C, H, W] in class blocks.
 
     ``real``: ``ipc`` distinct real images per class drawn uniformly, whatever the weights (VICO's
     and MTT's real init). A weighted draw with replacement would start a class with duplicates,
     and duplicates receive identical updates under batch-shared augmentation, so they would never
-    separate; the weights act through the losses instead. ``noise``: standard normal pixels.
+    separate. ``weighted``: ``ipc`` distinct real images per class drawn in proportion to
+    ``weights`` without replacement, so a short run starts from the reweighted data instead of the
+    biased one (a class needs ``ipc`` images of positive weight). ``noise``: standard normal pixels.
     """
-    if init == "real":
+    if init in ("real", "weighted"):
+        if init == "weighted" and weights is None:
+            raise ValueError("init='weighted' needs the sample weights")
         blocks = []
         for c in range(data.num_classes):
             members = torch.nonzero(data.train.labels == c, as_tuple=True)[0]
             if members.numel() < ipc:
                 raise ValueError(f"class {c} has {members.numel()} training images, fewer than ipc={ipc}; "
                                  "lower ipc or use init='noise'")
-            blocks.append(data.train.images[members[torch.randperm(members.numel(), generator=generator)[:ipc]]])
+            if init == "real":
+                chosen = members[torch.randperm(members.numel(), generator=generator)[:ipc]]
+            else:
+                class_weights = weights[members].double().cpu()
+                positive = int((class_weights > 0).sum())
+                if positive < ipc:
+                    raise ValueError(f"init='weighted': class {c} has {positive} images of positive weight, fewer "
+                                     f"than ipc={ipc}; use init='real'")
+                chosen = members[torch.multinomial(class_weights, ipc, replacement=False, generator=generator)]
+            blocks.append(data.train.images[chosen])
         images = torch.cat(blocks)
     elif init == "noise":
         images = torch.randn((data.num_classes * ipc, data.channels, *data.im_size), generator=generator)
     else:
-        raise ValueError(f"unknown init '{init}'; expected 'real' or 'noise'")
+        raise ValueError(f"unknown init '{init}'; expected 'real', 'weighted' or 'noise'")
     return images.to(device=device, dtype=torch.float32)
 
 
@@ -154,8 +170,8 @@ def class_real_images(data: BiasedDataset, classes: range, device: torch.device)
 def check_distiller_args(method: str, distiller: Any, counts: tuple[str, ...], modes: tuple[str, ...]) -> None:
     """The checks every distiller's settings share: a known init and sampling mode, ``counts`` >= 1
     and iterations >= 0, each failure naming the method and the value."""
-    if distiller.init not in ("real", "noise"):
-        raise ValueError(f"{method}: init must be 'real' or 'noise', got '{distiller.init}'")
+    if distiller.init not in INITS:
+        raise ValueError(f"{method}: init must be one of {', '.join(INITS)}, got '{distiller.init}'")
     if distiller.sampling not in modes:
         raise ValueError(f"{method}: sampling must be one of {', '.join(modes)}, got '{distiller.sampling}'")
     for name in counts:

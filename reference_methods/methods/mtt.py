@@ -104,7 +104,7 @@ class MTTDistiller:
         gen = generator(derive_seed(seed, "mtt"))
         augment = DSAugment(flip=data.flip)
         labels_syn = synthetic_labels(data.num_classes, self.ipc, device)
-        image_syn = initial_images(data, self.ipc, self.init, gen, device).requires_grad_(True)
+        image_syn = initial_images(data, self.ipc, self.init, gen, device, weights).requires_grad_(True)
         syn_lr = torch.tensor(self.lr_teacher, device=device, requires_grad=True)
         optimizer_img = torch.optim.SGD([image_syn], lr=self.lr_img, momentum=0.5)
         optimizer_lr = torch.optim.SGD([syn_lr], lr=self.lr_lr, momentum=0.5)
