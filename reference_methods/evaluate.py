@@ -22,7 +22,7 @@ from reference_methods.augment import DSAugment
 from reference_methods.datasets.base import BiasedDataset, BiasedSplit
 from reference_methods.io import atomic_torch_save
 from reference_methods.methods.base import SyntheticSet
-from reference_methods.methods.loop import net_kwargs, seeded_net
+from reference_methods.methods.loop import draw_per_class, net_kwargs, seeded_net
 from reference_methods.metrics import METRICS, group_accuracies, group_metrics
 from reference_methods.seeds import derive_seed, generator
 from reference_methods.trainers.base import Trainer, TrainSchedule
@@ -83,13 +83,7 @@ def evaluate_set(images: Tensor, labels: Tensor, data: BiasedDataset, *, trainer
 
 def random_real_subset(split: BiasedSplit, ipc: int, generator: torch.Generator) -> BiasedSplit:
     """``ipc`` distinct images per class drawn uniformly, in class blocks (the random-real baseline, and DM's init)."""
-    blocks = []
-    for c in range(int(split.aligned_bias.shape[0])):
-        in_class = torch.nonzero(split.labels == c, as_tuple=True)[0]
-        if in_class.numel() < ipc:
-            raise ValueError(f"class {c} has {in_class.numel()} training images, fewer than ipc={ipc}; lower ipc")
-        blocks.append(in_class[torch.randperm(in_class.numel(), generator=generator)[:ipc]])
-    return split.subset(torch.cat(blocks))
+    return split.subset(draw_per_class(split.labels, int(split.aligned_bias.shape[0]), ipc, generator))
 
 
 def save_synthetic(syn: SyntheticSet, path: Path, config: dict) -> None:

@@ -43,37 +43,44 @@ def synthetic_labels(num_classes: int, ipc: int, device: torch.device) -> Tensor
 INITS = ("real", "weighted", "noise")
 
 
+def draw_per_class(labels: Tensor, num_classes: int, ipc: int, generator: torch.Generator,
+                   weights: Tensor | None = None) -> Tensor:
+    """Indices of ``ipc`` distinct samples of each class, in class blocks: drawn uniformly, or in
+    proportion to ``weights`` without replacement (a class then needs ``ipc`` of positive weight)."""
+    blocks = []
+    for c in range(num_classes):
+        members = torch.nonzero(labels == c, as_tuple=True)[0]
+        if members.numel() < ipc:
+            raise ValueError(f"class {c} has {members.numel()} training images, fewer than ipc={ipc}; lower ipc")
+        if weights is None:
+            blocks.append(members[torch.randperm(members.numel(), generator=generator)[:ipc]])
+            continue
+        class_weights = weights[members].double().cpu()
+        positive = int((class_weights > 0).sum())
+        if positive < ipc:
+            raise ValueError(f"init='weighted': class {c} has {positive} images of positive weight, fewer "
+                             f"than ipc={ipc}; use init='real'")
+        blocks.append(members[torch.multinomial(class_weights, ipc, replacement=False, generator=generator)])
+    return torch.cat(blocks)
+
+
 def initial_images(data: BiasedDataset, ipc: int, init: str, generator: torch.Generator,
                    device: torch.device, weights: Tensor | None = None) -> Tensor:
     """The synthetic images before distillation, [K * ipc, C, H, W] in class blocks.
 
     ``real``: ``ipc`` distinct real images per class drawn uniformly, whatever the weights (VICO's
-    and MTT's real init). A weighted draw with replacement would start a class with duplicates,
-    and duplicates receive identical updates under batch-shared augmentation, so they would never
-    separate. ``weighted``: ``ipc`` distinct real images per class drawn in proportion to
-    ``weights`` without replacement, so a short run starts from the reweighted data instead of the
-    biased one (a class needs ``ipc`` images of positive weight). ``noise``: standard normal pixels.
+    and MTT's real init; the same draw as ``random_real_subset``). A weighted draw with replacement
+    would start a class with duplicates, and duplicates receive identical updates under
+    batch-shared augmentation, so they would never separate. ``weighted``: ``ipc`` distinct real
+    images per class drawn in proportion to ``weights`` without replacement, so a short run starts
+    from the reweighted data instead of the biased one. ``noise``: standard normal pixels.
     """
-    if init in ("real", "weighted"):
-        if init == "weighted" and weights is None:
+    if init == "real":
+        images = data.train.images[draw_per_class(data.train.labels, data.num_classes, ipc, generator)]
+    elif init == "weighted":
+        if weights is None:
             raise ValueError("init='weighted' needs the sample weights")
-        blocks = []
-        for c in range(data.num_classes):
-            members = torch.nonzero(data.train.labels == c, as_tuple=True)[0]
-            if members.numel() < ipc:
-                raise ValueError(f"class {c} has {members.numel()} training images, fewer than ipc={ipc}; "
-                                 "lower ipc or use init='noise'")
-            if init == "real":
-                chosen = members[torch.randperm(members.numel(), generator=generator)[:ipc]]
-            else:
-                class_weights = weights[members].double().cpu()
-                positive = int((class_weights > 0).sum())
-                if positive < ipc:
-                    raise ValueError(f"init='weighted': class {c} has {positive} images of positive weight, fewer "
-                                     f"than ipc={ipc}; use init='real'")
-                chosen = members[torch.multinomial(class_weights, ipc, replacement=False, generator=generator)]
-            blocks.append(data.train.images[chosen])
-        images = torch.cat(blocks)
+        images = data.train.images[draw_per_class(data.train.labels, data.num_classes, ipc, generator, weights)]
     elif init == "noise":
         images = torch.randn((data.num_classes * ipc, data.channels, *data.im_size), generator=generator)
     else:
