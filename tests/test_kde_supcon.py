@@ -7,6 +7,7 @@ import torch
 
 from dd_plugins.weighters.supcon import (
     EmbeddingSpec,
+    classifier_predictions,
     compute_embedding,
     random_affine,
     supcon_loss,
@@ -53,7 +54,7 @@ def test_random_affine_is_seeded_and_keeps_shape():
 
 
 @pytest.mark.parametrize("source", ["supcon", "ce", "random", "pixels"])
-def test_every_source_gives_unit_rows(source):
+def test_every_source_but_logits_gives_unit_rows(source):
     images, labels = tiny_data()
     emb = compute_embedding(images, labels, 2, EmbeddingSpec(source=source, **TINY),
                             device=torch.device("cpu"), seed=0)
@@ -61,6 +62,16 @@ def test_every_source_gives_unit_rows(source):
     assert torch.allclose(emb.norm(dim=1), torch.ones(40), atol=1e-5)
     if source == "supcon":
         assert emb.shape[1] == 4  # the projection, proj_dim wide
+
+
+def test_logits_source_is_the_classifiers_raw_output():
+    images, labels = tiny_data()
+    spec = EmbeddingSpec(source="logits", **TINY)
+    emb = compute_embedding(images, labels, 2, spec, device=torch.device("cpu"), seed=0)
+    assert emb.shape == (40, 2) and emb.dtype == torch.float32
+    assert not torch.allclose(emb.norm(dim=1), torch.ones(40), atol=1e-3)
+    predicted = classifier_predictions(images, labels, 2, spec, device=torch.device("cpu"), seed=0)
+    assert torch.equal(emb.argmax(dim=1), predicted)
 
 
 def test_embedding_is_deterministic_for_a_seed():

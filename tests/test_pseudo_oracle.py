@@ -59,6 +59,6 @@ def test_public_api_normalises_per_class_without_bias_labels(cdigits):
 
 
 def test_classifier_predictions_need_the_cross_entropy_source():
-    with pytest.raises(ValueError, match="need source 'ce'"):
+    with pytest.raises(ValueError, match="need source .ce. or .logits."):
         classifier_predictions(torch.zeros(4, 3, 8, 8), torch.tensor([0, 1, 0, 1]), 2, EmbeddingSpec(),
                                device=torch.device("cpu"), seed=0)

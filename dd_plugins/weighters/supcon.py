@@ -5,9 +5,12 @@ steps with the supervised contrastive loss (Khosla et al., 2020). Same-class sam
 together, and the easiest feature that separates classes in a biased training set is the bias
 (colour, background), so early in training the aligned majority of a class collapses into one
 tight cluster while the bias-conflicting samples, whose bias value belongs to other classes, sit
-apart. Ablation sources: ``ce`` (penultimate features of a cross-entropy classifier trained the
-same way), ``random`` (features of the untrained, seeded encoder) and ``pixels``. Every source
-returns L2-normalised rows, so one bandwidth rule fits them all.
+apart. Other sources: ``logits`` (the output logits of a cross-entropy classifier trained the
+same way: a briefly trained classifier predicts by the bias, so every bias group of a class sits
+near one point of its 10-dimensional output, whatever the shapes in it), ``ce`` (that classifier's
+penultimate features), ``random`` (features of the untrained, seeded encoder) and ``pixels``.
+Every source but ``logits`` returns L2-normalised rows; the median bandwidth rule is scale-free, so
+it fits them all.
 """
 
 from __future__ import annotations
@@ -23,7 +26,8 @@ from torch import Tensor, nn
 from dd_plugins.progress import progress_bar
 from reference_methods.nets import build_net
 
-SOURCES = ("supcon", "ce", "random", "pixels")
+SOURCES = ("supcon", "logits", "ce", "random", "pixels")
+CLASSIFIER_SOURCES = ("ce", "logits")  # trained with cross-entropy, the bare encoder with its linear classifier
 ENCODERS = ("convnet", "resnet18")
 HEAD_HIDDEN = 256  # width of the projection head's hidden layer
 MOMENTUM = 0.9
@@ -189,12 +193,12 @@ def train(model: nn.Module, x: Tensor, labels: Tensor, spec: EmbeddingSpec, *,
 
 @torch.no_grad()
 def embed(model: nn.Module, x: Tensor, source: str, progress: bool) -> Tensor:
-    """L2-normalised embedding of every row of ``x``, on the CPU."""
+    """Embedding of every row of ``x``, on the CPU: L2-normalised, except raw ``logits``."""
     model.eval()
     out = []
     for start in progress_bar(range(0, x.shape[0], EMBED_BATCH), desc="kde: embedding", disable=not progress):
         batch = x[start:start + EMBED_BATCH]
-        features = model(batch) if source == "supcon" else F.normalize(model.embed(batch), dim=1)
+        features = model(batch) if source in ("supcon", "logits") else F.normalize(model.embed(batch), dim=1)
         out.append(features.float().cpu())
     return torch.cat(out)
 
@@ -206,7 +210,7 @@ def trained_model(images: Tensor, labels: Tensor, num_classes: int, spec: Embedd
     x = prepare_images(images, spec.resolution, device)
     init_generator = torch.Generator().manual_seed(sub_seed(seed, "init"))
     model = build_model(spec, x.shape[1], num_classes, tuple(x.shape[-2:]), init_generator).to(device)
-    if spec.source in ("supcon", "ce"):
+    if spec.source != "random":  # random: the untrained encoder
         data_generator = torch.Generator(device=device).manual_seed(sub_seed(seed, "data"))
         train(model, x, labels.to(device), spec, generator=data_generator, progress=progress)
     return model, x
@@ -214,7 +218,7 @@ def trained_model(images: Tensor, labels: Tensor, num_classes: int, spec: Embedd
 
 def compute_embedding(images: Tensor, labels: Tensor, num_classes: int, spec: EmbeddingSpec, *,
                       device: torch.device, seed: int, progress: bool = False) -> Tensor:
-    """The embedding [N, D] (CPU, float32, rows of norm 1) of a training split, by ``spec.source``."""
+    """The embedding [N, D] (CPU, float32; rows of norm 1 except for ``logits``) of a training split."""
     if spec.source == "pixels":
         spec.validate()
         return F.normalize(prepare_images(images, spec.resolution, device).flatten(1), dim=1).cpu()
@@ -224,10 +228,10 @@ def compute_embedding(images: Tensor, labels: Tensor, num_classes: int, spec: Em
 
 def classifier_predictions(images: Tensor, labels: Tensor, num_classes: int, spec: EmbeddingSpec, *,
                            device: torch.device, seed: int, progress: bool = False) -> Tensor:
-    """The class [N] (CPU) that the cross-entropy classifier of ``spec`` (source ``ce``) predicts for
+    """The class [N] (CPU) that the cross-entropy classifier of ``spec`` (``ce`` or ``logits``) predicts for
     each training image after its ``spec.steps`` steps."""
-    if spec.source != "ce":
-        raise ValueError(f"classifier predictions need source 'ce'; got '{spec.source}'")
+    if spec.source not in CLASSIFIER_SOURCES:
+        raise ValueError(f"classifier predictions need source 'ce' or 'logits'; got '{spec.source}'")
     model, x = trained_model(images, labels, num_classes, spec, device=device, seed=seed, progress=progress)
     model.eval()
     with torch.no_grad():
