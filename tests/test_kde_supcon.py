@@ -9,6 +9,7 @@ from dd_plugins.weighters.supcon import (
     EmbeddingSpec,
     classifier_predictions,
     compute_embedding,
+    generalized_cross_entropy,
     random_affine,
     supcon_loss,
 )
@@ -72,6 +73,30 @@ def test_logits_source_is_the_classifiers_raw_output():
     assert not torch.allclose(emb.norm(dim=1), torch.ones(40), atol=1e-3)
     predicted = classifier_predictions(images, labels, 2, spec, device=torch.device("cpu"), seed=0)
     assert torch.equal(emb.argmax(dim=1), predicted)
+
+
+def test_generalized_cross_entropy_is_cross_entropy_scaled_by_the_fit():
+    logits = torch.tensor([[2.0, 0.0], [0.0, 2.0], [1.0, 1.0]], requires_grad=True)
+    labels = torch.tensor([0, 0, 1])
+    p_true = logits.softmax(1).gather(1, labels[:, None]).squeeze(1)
+    q = 0.7
+    assert generalized_cross_entropy(logits, labels, q).item() == pytest.approx(((1 - p_true ** q) / q).mean().item())
+    gce_grad, = torch.autograd.grad(generalized_cross_entropy(logits, labels, q), logits)
+    per_sample_ce = torch.nn.functional.cross_entropy(logits, labels, reduction="none")
+    ce_grads = torch.stack([torch.autograd.grad(per_sample_ce[i], logits, retain_graph=True)[0][i] for i in range(3)])
+    expected = ce_grads * (p_true.detach() ** q)[:, None] / 3
+    assert torch.allclose(gce_grad, expected, atol=1e-6)
+
+
+def test_gce_changes_the_classifier_and_needs_a_classifier_source():
+    images, labels = tiny_data()
+    run = lambda q: compute_embedding(images, labels, 2, EmbeddingSpec(source="logits", gce_q=q, **TINY),
+                                      device=torch.device("cpu"), seed=0)
+    assert not torch.equal(run(0.0), run(0.7))
+    with pytest.raises(ValueError, match="gce_q"):
+        EmbeddingSpec(source="supcon", gce_q=0.7).validate()
+    with pytest.raises(ValueError, match="gce_q"):
+        EmbeddingSpec(source="ce", gce_q=1.5).validate()
 
 
 def test_embedding_is_deterministic_for_a_seed():

@@ -47,7 +47,7 @@ class KDEWeighter:
     where f_c is a Gaussian KDE (kernel std = ``bandwidth``: a number, "scott" or "median", the
     median pairwise distance of the class) over all samples of class c, the sample itself included.
     temperature 1 is the paper's normalised inverse density. The embedding (``source`` "supcon",
-    "ce", "random" or "pixels") is cached in ``ctx.cache_dir`` by a fingerprint of data, embedding
+    "logits", "ce", "random" or "pixels") is cached in ``ctx.cache_dir`` by a fingerprint of data, embedding
     parameters and seed. See docs/weighters.md for the reasoning behind every default.
     """
 
@@ -71,6 +71,7 @@ class KDEWeighter:
         lr: float = 0.05,
         resolution: int = 16,
         augment: bool = True,
+        gce_q: float = 0.0,
     ) -> None:
         validate_bandwidth(bandwidth)
         if not temperature > 0:
@@ -86,7 +87,7 @@ class KDEWeighter:
         self.spec = EmbeddingSpec(
             source=source, encoder=encoder, width=width, depth=depth, norm=norm, proj_dim=proj_dim,
             temperature=supcon_temperature, steps=steps, batch_size=batch_size, lr=lr,
-            resolution=resolution, augment=augment,
+            resolution=resolution, augment=augment, gce_q=gce_q,
         )
         self.spec.validate()
 

@@ -36,11 +36,12 @@ class PseudoOracleWeighter:
 
     def __init__(self, steps: int = 10, encoder: str = "convnet", width: int = 64, depth: int = 3,
                  norm: str = "instancenorm", batch_size: int = 256, lr: float = 0.05, resolution: int = 16,
-                 augment: bool = True) -> None:
+                 augment: bool = True, gce_q: float = 0.0) -> None:
         if steps < 1:
             raise ValueError(f"pseudo_oracle: steps must be >= 1 (an untrained classifier predicts noise); got {steps}")
         self.spec = EmbeddingSpec(source="ce", encoder=encoder, width=width, depth=depth, norm=norm, steps=steps,
-                                  batch_size=batch_size, lr=lr, resolution=resolution, augment=augment)
+                                  batch_size=batch_size, lr=lr, resolution=resolution, augment=augment,
+                                  gce_q=gce_q)
         self.spec.validate()
 
     def pseudo_bias_labels(self, ctx: WeightContext) -> Tensor:

@@ -56,6 +56,7 @@ class EmbeddingSpec:
     lr: float = 0.05
     resolution: int = 16
     augment: bool = True
+    gce_q: float = 0.0  # classifier sources: 0 = cross-entropy, q in (0, 1] = generalized cross-entropy
 
     def validate(self) -> None:
         """Raise ValueError, saying which value to change, for a spec that cannot train."""
@@ -72,6 +73,10 @@ class EmbeddingSpec:
             raise ValueError("steps and resolution must be >= 0 (resolution 0 keeps the input size)")
         if not (self.temperature > 0 and self.lr > 0):
             raise ValueError(f"temperature and lr must be > 0; got {self.temperature} and {self.lr}")
+        if not 0 <= self.gce_q <= 1:
+            raise ValueError(f"gce_q must be in [0, 1] (0 = cross-entropy); got {self.gce_q}")
+        if self.gce_q > 0 and self.source not in CLASSIFIER_SOURCES:
+            raise ValueError(f"gce_q trains a classifier: it needs source 'ce' or 'logits', not '{self.source}'")
 
 
 def sub_seed(seed: int, purpose: str) -> int:
@@ -99,6 +104,17 @@ def supcon_loss(z: Tensor, labels: Tensor, temperature: float) -> Tensor:
         raise ValueError("supcon_loss needs at least two rows of one label; use a larger batch_size")
     pos_log_prob = log_prob.masked_fill(~positives, 0.0).sum(dim=1)
     return -(pos_log_prob[has_pos] / n_pos[has_pos]).mean()
+
+
+def generalized_cross_entropy(logits: Tensor, labels: Tensor, q: float) -> Tensor:
+    """Mean of (1 - p_y^q) / q (Zhang & Sabuncu, 2018), the loss of LfF's bias-capturing model.
+
+    Its gradient is cross-entropy's scaled by p_y^q: samples the model already fits (the aligned
+    majority) keep driving it, hard ones (the conflicting samples) barely do, so the classifier
+    stays with the bias for longer than under cross-entropy.
+    """
+    p_true = logits.softmax(dim=1).gather(1, labels[:, None]).squeeze(1)
+    return ((1 - p_true.clamp_min(1e-12) ** q) / q).mean()
 
 
 def random_affine(x: Tensor, generator: torch.Generator) -> Tensor:
@@ -168,7 +184,7 @@ def build_model(spec: EmbeddingSpec, channels: int, num_classes: int, size: tupl
 
 def train(model: nn.Module, x: Tensor, labels: Tensor, spec: EmbeddingSpec, *,
           generator: torch.Generator, progress: bool) -> None:
-    """``spec.steps`` SGD steps of SupCon (two augmented views) or cross-entropy, in place."""
+    """``spec.steps`` SGD steps of SupCon (two augmented views) or (generalized) cross-entropy, in place."""
     optimizer = torch.optim.SGD(model.parameters(), lr=spec.lr, momentum=MOMENTUM, weight_decay=WEIGHT_DECAY)
     n = x.shape[0]
     batch_size = min(spec.batch_size, n)
@@ -184,6 +200,8 @@ def train(model: nn.Module, x: Tensor, labels: Tensor, spec: EmbeddingSpec, *,
         if spec.source == "supcon":
             z = model(torch.cat([view(xb), view(xb)]))
             loss = supcon_loss(z, torch.cat([yb, yb]), spec.temperature)
+        elif spec.gce_q > 0:
+            loss = generalized_cross_entropy(model(view(xb)), yb, spec.gce_q)
         else:
             loss = F.cross_entropy(model(view(xb)), yb)
         optimizer.zero_grad(set_to_none=True)
