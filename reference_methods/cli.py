@@ -64,6 +64,15 @@ def _print_report(folder: Path, compare: str | None = None) -> None:
     print(f"\nReport: {paths[0]}, {paths[1]}, {paths[2]}")
 
 
+def _grid_about(description: str, overrides: dict) -> str:
+    """The grid file's description plus the --set values, which may change what that description says."""
+    parts = [description] if description else []
+    if overrides:
+        shown = (f"{key}={value if isinstance(value, str) else json.dumps(value)}" for key, value in overrides.items())
+        parts.append("--set " + ", ".join(shown))
+    return f" ({'; '.join(parts)})" if parts else ""
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from reference_methods import distributed
     from reference_methods.config import ConfigError, load_raw, parse_overrides, resolve
@@ -98,8 +107,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                           "the cells with --jobs N here or --launcher submitit on a cluster.")
     cells = expand_grid(raw, overrides)
     grid_dir = Path(args.out) if args.out else Path(cells[0].config.run["out_dir"]) / raw.name
-    about = f" ({raw.description})" if raw.description else ""
-    print(f"grid {raw.name}{about}: {len(cells)} cells into {grid_dir}" + (f", shard {args.shard}" if shard else ""))
+    print(f"grid {raw.name}{_grid_about(raw.description, overrides)}: {len(cells)} cells into {grid_dir}" + (f", shard {args.shard}" if shard else ""))
     if args.only_failed and grid_dir.is_dir():
         grid_status(grid_dir)  # records cells whose submitit job died as failed, so they are retried too
     outcomes = run_grid(raw, cells, grid_dir, overrides=overrides, jobs=args.jobs, shard=shard, force=args.force,

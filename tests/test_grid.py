@@ -90,6 +90,7 @@ def test_cli_run_prints_the_table_and_exits_nonzero_when_a_cell_failed(tmp_path,
     code = main(["run", str(path), "--out", str(tmp_path / "grid"), "--quiet", "--set", "run.seed=0"])
     out = capsys.readouterr().out
     assert code == 1
+    assert "(--set run.seed=0): 2 cells into" in out  # the banner shows what --set changed in the grid
     assert "2 cells: 1 run, 0 finished earlier, 1 failed (fail=true" in out
     assert "| dataset | method | ipc | weighter |" in out and "random real subset" in out
     assert (tmp_path / "grid" / "report.md").exists()
