@@ -107,7 +107,8 @@ def cmd_run(args: argparse.Namespace) -> int:
                           "the cells with --jobs N here or --launcher submitit on a cluster.")
     cells = expand_grid(raw, overrides)
     grid_dir = Path(args.out) if args.out else Path(cells[0].config.run["out_dir"]) / raw.name
-    print(f"grid {raw.name}{_grid_about(raw.description, overrides)}: {len(cells)} cells into {grid_dir}" + (f", shard {args.shard}" if shard else ""))
+    about = _grid_about(raw.description, overrides)
+    print(f"grid {raw.name}{about}: {len(cells)} cells into {grid_dir}" + (f", shard {args.shard}" if shard else ""))
     if args.only_failed and grid_dir.is_dir():
         grid_status(grid_dir)  # records cells whose submitit job died as failed, so they are retried too
     outcomes = run_grid(raw, cells, grid_dir, overrides=overrides, jobs=args.jobs, shard=shard, force=args.force,
