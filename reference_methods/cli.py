@@ -156,12 +156,18 @@ def cmd_status(args: argparse.Namespace) -> int:
     return 0
 
 
+def _report_dir(folders: list[Path], out: str | None) -> Path:
+    """One folder keeps its report inside; several go to ./report, so no folder's own report is replaced."""
+    if out:
+        return Path(out)
+    return folders[0] if len(folders) == 1 else Path("report")
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     from reference_methods.report import write_report
 
     folders = [Path(f) for f in args.folders]
-    markdown, paths = write_report(folders, Path(args.out) if args.out else folders[0], compare=args.compare,
-                                   groups=args.groups)
+    markdown, paths = write_report(folders, _report_dir(folders, args.out), compare=args.compare, groups=args.groups)
     print(markdown, end="")
     print(f"\nReport: {paths[0]}, {paths[1]}, {paths[2]}")
     return 0
@@ -213,7 +219,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_status)
     p = sub.add_parser("report", help="gather run folders into Markdown/CSV tables and a PNG chart")
     p.add_argument("folders", nargs="+", metavar="DIR", help="run or grid folders (searched recursively)")
-    p.add_argument("--out", metavar="DIR", help="where report.md/.csv/.png go; default the first DIR")
+    p.add_argument("--out", metavar="DIR", help="where report.md/.csv/.png go; default DIR itself for one folder, ./report for several")
     p.add_argument("--compare", choices=["weighter"], help="add the gain of each row over the uniform weighter")
     p.add_argument("--groups", type=int, default=0, metavar="K",
                    help="also list each row's K weakest (class, bias value) test groups")

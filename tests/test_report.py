@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import shutil
 
 import pytest
 
@@ -98,6 +99,18 @@ def test_cli_report_and_an_empty_folder(grid_dir, tmp_path, capsys):
     with pytest.raises(ConfigError, match="no finished runs"):
         write_report([tmp_path / "empty"], tmp_path / "empty")
     assert main(["report", str(tmp_path / "empty")]) == 2
+
+
+def test_report_of_several_folders_leaves_each_folders_own_report(grid_dir, tmp_path, monkeypatch, capsys):
+    other = tmp_path / "other"
+    shutil.copytree(grid_dir / "weighter=kde,seed=0", other / "weighter=kde,seed=0")
+    assert main(["report", str(grid_dir)]) == 0
+    own = (grid_dir / "report.md").read_text()
+    monkeypatch.chdir(tmp_path)
+    assert main(["report", str(grid_dir), str(other)]) == 0
+    assert (grid_dir / "report.md").read_text() == own
+    combined = (tmp_path / "report" / "report.md").read_text()
+    assert "Runs: " in combined and str(other) in combined
 
 
 def test_groups_lists_each_rows_weakest_groups_averaged_over_seeds(grid_dir, capsys):
