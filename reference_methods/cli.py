@@ -219,7 +219,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_status)
     p = sub.add_parser("report", help="gather run folders into Markdown/CSV tables and a PNG chart")
     p.add_argument("folders", nargs="+", metavar="DIR", help="run or grid folders (searched recursively)")
-    p.add_argument("--out", metavar="DIR", help="where report.md/.csv/.png go; default DIR itself for one folder, ./report for several")
+    p.add_argument("--out", metavar="DIR",
+                   help="where report.md/.csv/.png go; default DIR itself for one folder, ./report for several")
     p.add_argument("--compare", choices=["weighter"], help="add the gain of each row over the uniform weighter")
     p.add_argument("--groups", type=int, default=0, metavar="K",
                    help="also list each row's K weakest (class, bias value) test groups")
