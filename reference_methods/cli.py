@@ -76,7 +76,8 @@ def _grid_about(description: str, overrides: dict) -> str:
 def cmd_run(args: argparse.Namespace) -> int:
     from reference_methods import distributed
     from reference_methods.config import ConfigError, load_raw, parse_overrides, resolve
-    from reference_methods.grid import expand_grid, grid_axes, grid_summary, parse_shard, run_grid
+    from reference_methods.grid import (CACHE_DIR, expand_grid, grid_axes, grid_cell_folder, grid_summary,
+                                        parse_shard, run_grid)
     from reference_methods.launchers import grid_status, run_submitit, split_overrides
     from reference_methods.pipeline import run_experiment
 
@@ -93,14 +94,16 @@ def cmd_run(args: argparse.Namespace) -> int:
         distributed.init_from_env()
     if not grid_axes(raw, overrides):
         config = resolve(raw, overrides)
-        run_dir = Path(args.out) if args.out else Path(config.run["out_dir"]) / raw.name
+        out_dir = Path(args.out) if args.out else Path(config.run["out_dir"]) / raw.name
+        cell_dir = grid_cell_folder(out_dir, raw, overrides, config)  # one cell of the grid already in out_dir
+        run_dir = cell_dir or out_dir
         result = run_experiment(config, run_dir, force=args.force, progress=_progress(args) and distributed.is_main(),
-                                echo=not args.quiet)
+                                echo=not args.quiet, cache_dir=out_dir / CACHE_DIR if cell_dir else None)
         if not distributed.is_main():  # rank 0 reports
             return 0
         if result.finished_before:
             print(f"{run_dir} holds a finished run of this config; use --force to run it again.")
-        _print_report(run_dir, args.compare)
+        _print_report(out_dir, args.compare)
         return 0
     if distributed.is_distributed():
         raise ConfigError("torchrun runs one config, not a grid: fix the grid's axes with --set KEY=VALUE, or run "

@@ -29,7 +29,7 @@ import torch
 from dd_plugins import get_plugin_manager
 from reference_methods.config import ConfigError, RawConfig, RunConfig, resolve
 from reference_methods.io import atomic_write_json
-from reference_methods.pipeline import RunResult, ensure_writable, run_experiment, summary_line
+from reference_methods.pipeline import RunResult, comparable, ensure_writable, run_experiment, summary_line
 
 ERROR_FILE = "error.json"
 GRID_FILE = "grid.json"
@@ -251,3 +251,26 @@ def read_grid_file(grid_dir: Path) -> dict[str, Any] | None:
     """The ``grid.json`` of a grid folder, or None for a plain run folder."""
     path = Path(grid_dir) / GRID_FILE
     return json.loads(path.read_text()) if path.exists() else None
+
+
+def grid_cell_folder(folder: Path, raw: RawConfig, overrides: dict[str, Any], config: RunConfig) -> Path | None:
+    """Where a single run goes when ``--out`` is a grid folder: the cell that ``--set`` picks.
+
+    ``--set run.seed=1`` on a grid whose only axis is the seed is one cell of it; that run belongs in
+    the cell's folder (with the grid's cache), not at the grid's top level. None for a folder that
+    holds no grid; a run that is not one of its cells is refused, so it cannot mix into the grid.
+    """
+    grid = read_grid_file(folder)
+    if grid is None:
+        return None
+    axes = grid["axes"]
+    if Path(grid["config"]).stem == raw.name and set(axes) <= set(overrides):
+        picked = json.loads(json.dumps({key: overrides[key] for key in axes}))
+        for cell in expand_grid(raw, grid["overrides"]):
+            if cell.values == picked and comparable(cell.config.to_dict()) == comparable(config.to_dict()):
+                return Path(folder) / cell.name
+    shown = ", ".join(f"{key} in {json.dumps(values)}" for key, values in axes.items())
+    raise ConfigError(
+        f"{folder} holds a grid of config '{grid['config']}' (--set {json.dumps(grid['overrides'])}, axes {shown}) "
+        "and this run is not one of its cells. Choose another folder with --out, or repeat the grid's command "
+        "with a --set for each axis to run one of its cells into it.")

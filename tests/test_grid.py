@@ -94,3 +94,21 @@ def test_cli_run_prints_the_table_and_exits_nonzero_when_a_cell_failed(tmp_path,
     assert "2 cells: 1 run, 0 finished earlier, 1 failed (fail=true" in out
     assert "| dataset | method | ipc | weighter |" in out and "random real subset" in out
     assert (tmp_path / "grid" / "report.md").exists()
+
+
+def test_a_single_run_into_a_grid_folder_goes_into_the_cell_it_picks(tmp_path, capsys):
+    path, grid_dir = str(write_config(tmp_path, GRID)), tmp_path / "grid"
+    assert main(["run", path, "--out", str(grid_dir), "--quiet", "--set", "method.fail=false", "--shard", "0/2"]) == 0
+    assert cell_status(grid_dir / "seed=1") == "pending"
+
+    assert main(["run", path, "--out", str(grid_dir), "--quiet", "--set", "method.fail=false", "--set", "run.seed=1"]) == 0
+    assert cell_status(grid_dir / "seed=1") == "done"
+    assert json.loads((grid_dir / "seed=1" / "config.json").read_text())["run"]["seed"] == 1
+    assert not (grid_dir / "config.json").exists()  # nothing at the grid's top level
+    capsys.readouterr()
+
+    for other in (["--set", "run.seed=7"], ["--set", "run.seed=1", "--set", "method.ipc=3"], []):
+        assert main(["run", path, "--out", str(grid_dir), "--quiet", "--set", "method.fail=false", *other]) == (2 if other else 0)
+    errors = capsys.readouterr().err
+    assert errors.count("this run is not one of its cells") == 2 and "run.seed in [0, 1]" in errors
+    assert not (grid_dir / "config.json").exists()
