@@ -95,7 +95,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if not grid_axes(raw, overrides):
         config = resolve(raw, overrides)
         out_dir = Path(args.out) if args.out else Path(config.run["out_dir"]) / raw.name
-        cell_dir = grid_cell_folder(out_dir, raw, overrides, config)  # one cell of the grid already in out_dir
+        cell_dir = grid_cell_folder(out_dir, raw, config)  # one cell of the grid already in out_dir
         run_dir = cell_dir or out_dir
         result = run_experiment(config, run_dir, force=args.force, progress=_progress(args) and distributed.is_main(),
                                 echo=not args.quiet, cache_dir=out_dir / CACHE_DIR if cell_dir else None)

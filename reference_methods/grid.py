@@ -253,7 +253,7 @@ def read_grid_file(grid_dir: Path) -> dict[str, Any] | None:
     return json.loads(path.read_text()) if path.exists() else None
 
 
-def grid_cell_folder(folder: Path, raw: RawConfig, overrides: dict[str, Any], config: RunConfig) -> Path | None:
+def grid_cell_folder(folder: Path, raw: RawConfig, config: RunConfig) -> Path | None:
     """Where a single run goes when ``--out`` is a grid folder: the cell that ``--set`` picks.
 
     ``--set run.seed=1`` on a grid whose only axis is the seed is one cell of it; that run belongs in
@@ -263,13 +263,12 @@ def grid_cell_folder(folder: Path, raw: RawConfig, overrides: dict[str, Any], co
     grid = read_grid_file(folder)
     if grid is None:
         return None
-    axes = grid["axes"]
-    if Path(grid["config"]).stem == raw.name and set(axes) <= set(overrides):
-        picked = json.loads(json.dumps({key: overrides[key] for key in axes}))
+    if Path(grid["config"]).stem == raw.name:  # another config's grid may not even resolve with this one
+        wanted = comparable(config.to_dict())
         for cell in expand_grid(raw, grid["overrides"]):
-            if cell.values == picked and comparable(cell.config.to_dict()) == comparable(config.to_dict()):
+            if comparable(cell.config.to_dict()) == wanted:
                 return Path(folder) / cell.name
-    shown = ", ".join(f"{key} in {json.dumps(values)}" for key, values in axes.items())
+    shown = ", ".join(f"{key} in {json.dumps(values)}" for key, values in grid["axes"].items())
     raise ConfigError(
         f"{folder} holds a grid of config '{grid['config']}' (--set {json.dumps(grid['overrides'])}, axes {shown}) "
         "and this run is not one of its cells. Choose another folder with --out, or repeat the grid's command "
