@@ -7,10 +7,14 @@ import errno
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from dd_plugins import DDPluginsError
 from dd_plugins.manager import describe_plugins
 from dd_plugins.registry import list_names
+
+if TYPE_CHECKING:
+    from reference_methods.config import RawConfig
 
 
 def _print_names(kind: str) -> int:
@@ -75,11 +79,9 @@ def _grid_about(description: str, overrides: dict) -> str:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from reference_methods import distributed
-    from reference_methods.config import ConfigError, load_raw, parse_overrides, resolve
-    from reference_methods.grid import (CACHE_DIR, expand_grid, grid_axes, grid_cell_folder, grid_summary,
-                                        parse_shard, run_grid)
-    from reference_methods.launchers import grid_status, run_submitit, split_overrides
-    from reference_methods.pipeline import run_experiment
+    from reference_methods.config import ConfigError, load_raw, parse_overrides
+    from reference_methods.grid import parse_shard
+    from reference_methods.launchers import run_submitit, split_overrides
 
     raw = load_raw(args.config)
     overrides, launcher_overrides = split_overrides(parse_overrides(args.set))
@@ -90,8 +92,25 @@ def cmd_run(args: argparse.Namespace) -> int:
                               "array does that: set launcher.array_parallelism instead.")
         return run_submitit(args.config, raw, overrides, launcher_overrides, out=args.out,
                             only_failed=args.only_failed, force=args.force)
-    if distributed.launched_by_torchrun():
+    joined_here = distributed.launched_by_torchrun() and not distributed.is_distributed()
+    if joined_here:
         distributed.init_from_env()
+    try:
+        return _run_config_or_grid(args, raw, overrides, shard)
+    finally:
+        if joined_here:  # torch asks each process to leave its group before exit, not during interpreter teardown
+            distributed.shutdown()
+
+
+def _run_config_or_grid(args: argparse.Namespace, raw: RawConfig, overrides: dict,
+                        shard: tuple[int, int] | None) -> int:
+    """``dd-distill run`` after launcher routing: one run (on every torchrun rank) or a grid here."""
+    from reference_methods import distributed
+    from reference_methods.config import ConfigError, resolve
+    from reference_methods.grid import CACHE_DIR, expand_grid, grid_axes, grid_cell_folder, grid_summary, run_grid
+    from reference_methods.launchers import grid_status
+    from reference_methods.pipeline import run_experiment
+
     if not grid_axes(raw, overrides):
         config = resolve(raw, overrides)
         out_dir = Path(args.out) if args.out else Path(config.run["out_dir"]) / raw.name

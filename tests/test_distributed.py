@@ -2,11 +2,13 @@
 
 One group of two processes is spawned per module (process start-up dominates); each rank runs the
 scenarios below with the environment torchrun would set, and rank 0 saves what it got. The tests
-compare those files with one-process runs of the same seeds.
+compare those files with one-process runs of the same seeds. Each rank dumps its Python stack if it
+dies by a signal (faulthandler), so a crash inside torch.distributed says where it happened.
 """
 
 from __future__ import annotations
 
+import faulthandler
 import os
 import socket
 from pathlib import Path
@@ -43,9 +45,10 @@ def _weights(data) -> torch.Tensor:
     return w
 
 
-def _rank_main(rank: int, port: int, out: str) -> None:
+def _rank_main(rank: int, ports: tuple[int, int], out: str) -> None:
+    faulthandler.enable()
     os.environ.update(RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE=str(WORLD),
-                      MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+                      MASTER_ADDR="127.0.0.1", MASTER_PORT=str(ports[0]))
     torch.set_num_threads(1)
     out_dir = Path(out)
     device = distributed.init_from_env()
@@ -63,16 +66,24 @@ def _rank_main(rank: int, port: int, out: str) -> None:
     results["dsa"] = DSADistiller(**DSA_TINY).distill(data, weights, device=device, seed=5)
     _, trained = ensure_experts(data, weights, EXPERTS, num_experts=3, buffer_dir=out_dir / "buffer", device=device)
     results["experts_trained"] = trained
+    distributed.shutdown()
+    os.environ["MASTER_PORT"] = str(ports[1])  # a fresh group, which the CLI joins and leaves itself
     with pipeline_fakes.registered():  # what `torchrun -m reference_methods.cli run CONFIG` does on each rank
         results["cli"] = main(["run", str(out_dir / "run.toml"), "--out", str(out_dir / "run"), "--quiet"])
+    results["cli_left_its_group"] = not torch.distributed.is_initialized()
     torch.save(results, out_dir / f"rank{rank}.pt")
-    distributed.shutdown()
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def _free_ports(count: int) -> tuple[int, ...]:
+    """``count`` distinct free ports (each socket stays bound until all are chosen)."""
+    sockets = [socket.socket() for _ in range(count)]
+    try:
+        for s in sockets:
+            s.bind(("127.0.0.1", 0))
+        return tuple(s.getsockname()[1] for s in sockets)
+    finally:
+        for s in sockets:
+            s.close()
 
 
 @pytest.fixture(scope="module")
@@ -83,7 +94,7 @@ def two_process_results(tmp_path_factory):
     data = make_tiny_biased_dataset()
     DM(iterations=4, checkpoint_every=2, **DM_TINY).distill(data, _weights(data), device=CPU, seed=3,
                                                              checkpoint_dir=out / "single_ckpt")
-    mp.spawn(_rank_main, args=(_free_port(), str(out)), nprocs=WORLD, join=True)
+    mp.spawn(_rank_main, args=(_free_ports(2), str(out)), nprocs=WORLD, join=True)
     return out, [torch.load(out / f"rank{r}.pt", weights_only=False) for r in range(WORLD)]
 
 
@@ -149,6 +160,7 @@ def test_one_process_helpers_do_nothing():
 def test_torchrun_cli_run_writes_one_run_folder_equal_to_a_one_process_run(two_process_results, tmp_path):
     out, ranks = two_process_results
     assert [r["cli"] for r in ranks] == [0, 0]
+    assert [r["cli_left_its_group"] for r in ranks] == [True, True]  # no group is left to interpreter teardown
     with pipeline_fakes.registered():
         config = load_config(out / "run.toml")
         single = run_experiment(config, tmp_path / "single", progress=False, echo=False)
