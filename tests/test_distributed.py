@@ -11,6 +11,7 @@ from __future__ import annotations
 import faulthandler
 import os
 import socket
+import warnings
 from pathlib import Path
 
 import pytest
@@ -88,8 +89,20 @@ def _free_ports(count: int) -> tuple[int, ...]:
 
 @pytest.fixture(scope="module")
 def two_process_results(tmp_path_factory):
-    """What each of 2 gloo ranks returned; ``single_ckpt`` was checkpointed by one process first."""
-    out = tmp_path_factory.mktemp("distributed")
+    """What each of 2 gloo ranks returned; ``single_ckpt`` was checkpointed by one process first.
+
+    A rank killed by a signal (once in about twenty CI runs a gloo rank aborted with "terminate called
+    without an active exception", never reproduced locally) gets one fresh attempt in a new folder,
+    with a warning that shows in pytest's summary; a Python error or a second crash fails the tests.
+    """
+    try:
+        return _spawn_ranks(tmp_path_factory.mktemp("distributed"))
+    except mp.ProcessExitedException as crash:
+        warnings.warn(f"2-process gloo run crashed ({crash}); retrying once in a fresh folder")
+        return _spawn_ranks(tmp_path_factory.mktemp("distributed_retry"))
+
+
+def _spawn_ranks(out: Path) -> tuple[Path, list[dict]]:
     (out / "run.toml").write_text(RUN_CONFIG)
     data = make_tiny_biased_dataset()
     DM(iterations=4, checkpoint_every=2, **DM_TINY).distill(data, _weights(data), device=CPU, seed=3,
