@@ -1,0 +1,133 @@
+"""pseudo_oracle benchmark (not a test): how well do its pseudo bias labels match the true ones?
+
+``python -m reference_methods.bench_pseudo_labels --dataset bg_fmnist --conflict-ratio 0.05
+[--set resolution=4 --set depth=1 --set norm=batchnorm --set steps=100] [--sweep steps=10,100]
+[--seed 0] [--device cpu] [--threads 2] [--json out.json]``
+
+``pseudo_oracle`` balances (class, predicted class) groups, so its weights remove the bias only as
+far as the classifier predicts an aligned image as its own class and a conflicting image as the
+class its bias value belongs to. For every conflict ratio and every point of the sweep grid this
+builds the train split (data and weighter seeds derived from ``--seed`` as ``dd-distill run`` does,
+so seed 0 reproduces a run folder's ``weight_stats.json``), trains the classifier once and reports
+where the conflicting images land (their bias value's class, their own class, a third class), how
+many aligned images keep their own class, and the weight diagnostics of the group-balanced weights
+(share on the conflicting samples, bias-only accuracy), normalised per class as ``dd-distill run``
+normalises them. docs/results.md ("pseudo_oracle with a
+shape-blind classifier") reads these figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import platform
+import sys
+import time
+from datetime import date
+
+import torch
+from torch import Tensor
+
+from dd_plugins.diagnostics import format_diagnostics, weight_diagnostics
+from dd_plugins.registry import get_weighter
+from dd_plugins.weighters.oracle import group_balanced_weights
+from dd_plugins.weights import WeightContext, normalise_weights
+from reference_methods.bench_kde import build_data, parse_assignments
+from reference_methods.datasets.base import BiasedSplit
+from reference_methods.seeds import derive_seed
+
+
+def pseudo_label_agreement(pseudo: Tensor, split: BiasedSplit) -> dict:
+    """Shares of conflicting images predicted as the class their bias value is aligned with, as
+    their own class or as a third one, and of aligned images predicted as their own class."""
+    pseudo, labels = pseudo.long().cpu(), split.labels.long().cpu()
+    conflicting = split.conflicting.cpu()
+    aligned = ~conflicting
+
+    def share(mask: Tensor, within: Tensor) -> float:
+        return (mask & within).sum().item() / max(int(within.sum()), 1)
+
+    as_own = pseudo == labels
+    as_bias = split.aligned_bias.long().cpu()[pseudo] == split.bias_labels.long().cpu()
+    return {
+        "conflicting_as_bias": share(as_bias, conflicting),
+        "conflicting_as_own": share(as_own, conflicting),
+        "conflicting_as_other": share(~as_bias & ~as_own, conflicting),
+        "aligned_as_own": share(as_own, aligned),
+    }
+
+
+def run_point(split: BiasedSplit, num_classes: int, params: dict, seed: int, device: torch.device) -> dict:
+    """Train one classifier on ``split`` and score its pseudo labels and the weights they give."""
+    weighter = get_weighter("pseudo_oracle", **params)
+    ctx = WeightContext(images=split.images, labels=split.labels, num_classes=num_classes,
+                        device=device, seed=seed, progress=False)
+    start = time.perf_counter()
+    pseudo = weighter.pseudo_bias_labels(ctx).cpu()
+    seconds = time.perf_counter() - start
+    weights = normalise_weights(group_balanced_weights(split.labels, pseudo), split.labels, num_classes)
+    stats = weight_diagnostics(weights, split.labels, split.conflicting, num_classes, bias_labels=split.bias_labels)
+    return {"params": params, "seconds": seconds, **pseudo_label_agreement(pseudo, split),
+            "count_share": stats["count_share"], "weight_share": stats["weight_share"], "auc": stats["auc"],
+            "bias_only_acc_before": stats["bias_only_acc_before"], "bias_only_acc": stats["bias_only_acc"]}
+
+
+def markdown_table(rows: list[dict]) -> str:
+    lines = ["| data | ratio | seed | params | conflicting → bias class | → own class | → third class "
+             "| aligned → own class | weight share | bias-only acc | seconds |",
+             "| --- | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    for r in rows:
+        params = ", ".join(f"{k}={v}" for k, v in r["params"].items()) or "defaults"
+        lines.append(f"| {r['dataset']} | {r['conflict_ratio']} | {r['seed']} | {params} | "
+                     f"{r['conflicting_as_bias']:.3f} | {r['conflicting_as_own']:.3f} | "
+                     f"{r['conflicting_as_other']:.3f} | {r['aligned_as_own']:.3f} | {r['weight_share']:.3f} | "
+                     f"{r['bias_only_acc']:.3f} | {r['seconds']:.1f} |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m reference_methods.bench_pseudo_labels",
+                                     description=__doc__.splitlines()[0])
+    parser.add_argument("--dataset", default="bg_fmnist", help="a registered dataset with bias labels (cmnist, "
+                        "bg_fmnist, cdigits, cfmnist_fg, ...: FairDD's sets get bias_ratio = 1 - conflict ratio)")
+    parser.add_argument("--conflict-ratio", type=float, nargs="+", default=[0.05])
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="fixed pseudo_oracle parameter")
+    parser.add_argument("--sweep", action="append", default=[], metavar="KEY=V1,V2", help="pseudo_oracle parameter grid")
+    parser.add_argument("--seed", type=int, nargs="+", default=[0], help="run seeds (data and weighter seeds derive "
+                        "from each as in dd-distill run)")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: leave torch's default)")
+    parser.add_argument("--json", help="write every row to this file")
+    args = parser.parse_args(argv)
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = torch.device(args.device)
+    fixed = parse_assignments(args.set, sweep=False)
+    sweep = parse_assignments(args.sweep, sweep=True)
+    grid = [dict(fixed, **dict(zip(sweep, values))) for values in itertools.product(*sweep.values())]
+    rows = []
+    for ratio, seed in itertools.product(args.conflict_ratio, args.seed):
+        data = build_data(args.dataset, derive_seed(seed, "data"), ratio)
+        for params in grid:
+            row = run_point(data.train, data.num_classes, params, derive_seed(seed, "weighter"), device)
+            row.update(dataset=args.dataset, conflict_ratio=ratio, seed=seed, n=len(data.train))
+            print(f"{args.dataset} {ratio} seed {seed} {params or 'defaults'}: conflicting → bias class "
+                  f"{row['conflicting_as_bias']:.3f}, own {row['conflicting_as_own']:.3f}, third "
+                  f"{row['conflicting_as_other']:.3f}; aligned → own {row['aligned_as_own']:.3f}; "
+                  f"{format_diagnostics(row)}; {row['seconds']:.1f}s", flush=True)
+            rows.append(row)
+    print()
+    print(f"machine: {platform.processor() or platform.machine()}, torch threads {torch.get_num_threads()}, device {device}, "
+          f"{date.today().isoformat()}")
+    print(markdown_table(rows))
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"argv": sys.argv[1:] if argv is None else argv, "device": str(device),
+                       "threads": torch.get_num_threads(), "date": date.today().isoformat(), "rows": rows}, f, indent=2)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
