@@ -17,45 +17,19 @@ would; this tells whether the default per-class scope loses anything.
 
 from __future__ import annotations
 
-import argparse
-import ast
-import inspect
-import itertools
 import json
-import platform
-import sys
 import time
-from datetime import date
 
 import torch
 
 from dd_plugins.diagnostics import format_diagnostics, weight_diagnostics
-from dd_plugins.registry import get_dataset_builder, get_weighter
+from dd_plugins.registry import get_weighter
 from dd_plugins.weighters.supcon import sub_seed
 from dd_plugins.weights import WeightContext
+from reference_methods.bench_common import build_data, parameter_grid, report_rows, weighter_bench_parser
 from reference_methods.seeds import derive_seed
 
 WEIGHT_ONLY = {"bandwidth", "temperature", "chunk_size"}
-
-
-def parse_value(text: str):
-    """A number or boolean when ``text`` reads as one, else the string itself."""
-    try:
-        return ast.literal_eval(text)
-    except (ValueError, SyntaxError):
-        return text
-
-
-def parse_assignments(items: list[str], sweep: bool) -> dict:
-    """``key=value`` (or ``key=v1,v2`` for sweeps) pairs into a dict of values (or value lists)."""
-    out = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise SystemExit(f"bench_kde: expected key=value, got '{item}'")
-        values = [parse_value(v) for v in value.split(",")]
-        out[key] = values if sweep else values[0]
-    return out
 
 
 def batch_scope_weights(weighter, emb: torch.Tensor, labels: torch.Tensor, batch_size: int,
@@ -69,17 +43,6 @@ def batch_scope_weights(weighter, emb: torch.Tensor, labels: torch.Tensor, batch
             batch = members[start:start + batch_size]
             weights[batch] = weighter.class_weights(emb[batch], generator).cpu()
     return weights
-
-
-def build_data(name: str, seed: int, conflict_ratio: float):
-    """The dataset at ``conflict_ratio``: the LfF sets take it as is, FairDD's as bias_ratio = 1 - ratio."""
-    builder = get_dataset_builder(name)
-    params = inspect.signature(builder).parameters
-    if "conflict_ratio" in params:
-        return builder(seed=seed, conflict_ratio=conflict_ratio)
-    if "bias_ratio" in params:
-        return builder(seed=seed, bias_ratio=1.0 - conflict_ratio)
-    raise SystemExit(f"bench_kde: dataset {name} takes neither conflict_ratio nor bias_ratio")
 
 
 def run_point(split, num_classes: int, params: dict, seed: int, device: torch.device,
@@ -120,25 +83,14 @@ def markdown_table(rows: list[dict]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m reference_methods.bench_kde", description=__doc__.splitlines()[0])
-    parser.add_argument("--dataset", default="cmnist", help="a registered dataset with bias labels (cmnist, bg_fmnist, cdigits, "
-                        "cfmnist_fg, ...: FairDD's sets get bias_ratio = 1 - conflict ratio)")
-    parser.add_argument("--conflict-ratio", type=float, nargs="+", default=[0.05, 0.01])
-    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="fixed kde parameter")
-    parser.add_argument("--sweep", action="append", default=[], metavar="KEY=V1,V2", help="kde parameter grid")
+    parser = weighter_bench_parser("python -m reference_methods.bench_kde", __doc__.splitlines()[0], "kde",
+                                   "cmnist", [0.05, 0.01])
     parser.add_argument("--batch-scope", type=int, default=0, metavar="B", help="also score per-batch KDE with batches of B")
     parser.add_argument("--seed", type=int, default=0, help="run seed (data and weighter seeds derive from it)")
-    parser.add_argument("--device", default="cpu")
-    parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: leave torch's default)")
-    parser.add_argument("--json", help="write every row (with per-class numbers) to this file")
     args = parser.parse_args(argv)
 
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    grid = parameter_grid(args)
     device = torch.device(args.device)
-    fixed = parse_assignments(args.set, sweep=False)
-    sweep = parse_assignments(args.sweep, sweep=True)
-    grid = [dict(fixed, **dict(zip(sweep, values))) for values in itertools.product(*sweep.values())]
     weighter_seed = derive_seed(args.seed, "weighter")
     rows = []
     for ratio in args.conflict_ratio:
@@ -161,14 +113,7 @@ def main(argv: list[str] | None = None) -> int:
                                  bias_only_acc=stats["bias_only_acc"], per_class=stats["per_class"])
                 print(f"  per-batch KDE (B={args.batch_scope}): {format_diagnostics(batch_row)}", flush=True)
                 rows.append(batch_row)
-    print()
-    print(f"machine: {platform.processor() or platform.machine()}, torch threads {torch.get_num_threads()}, device {device}, "
-          f"{date.today().isoformat()}")
-    print(markdown_table(rows))
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump({"argv": sys.argv[1:] if argv is None else argv, "device": str(device),
-                       "threads": torch.get_num_threads(), "date": date.today().isoformat(), "rows": rows}, f, indent=2)
+    report_rows(rows, markdown_table(rows), args, argv)
     return 0
 
 

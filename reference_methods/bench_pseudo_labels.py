@@ -18,13 +18,8 @@ shape-blind classifier") reads these figures.
 
 from __future__ import annotations
 
-import argparse
 import itertools
-import json
-import platform
-import sys
 import time
-from datetime import date
 
 import torch
 from torch import Tensor
@@ -33,7 +28,7 @@ from dd_plugins.diagnostics import format_diagnostics, weight_diagnostics
 from dd_plugins.registry import get_weighter
 from dd_plugins.weighters.oracle import group_balanced_weights
 from dd_plugins.weights import WeightContext, normalise_weights
-from reference_methods.bench_kde import build_data, parse_assignments
+from reference_methods.bench_common import build_data, parameter_grid, report_rows, weighter_bench_parser
 from reference_methods.datasets.base import BiasedSplit
 from reference_methods.seeds import derive_seed
 
@@ -87,26 +82,14 @@ def markdown_table(rows: list[dict]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m reference_methods.bench_pseudo_labels",
-                                     description=__doc__.splitlines()[0])
-    parser.add_argument("--dataset", default="bg_fmnist", help="a registered dataset with bias labels (cmnist, "
-                        "bg_fmnist, cdigits, cfmnist_fg, ...: FairDD's sets get bias_ratio = 1 - conflict ratio)")
-    parser.add_argument("--conflict-ratio", type=float, nargs="+", default=[0.05])
-    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="fixed pseudo_oracle parameter")
-    parser.add_argument("--sweep", action="append", default=[], metavar="KEY=V1,V2", help="pseudo_oracle parameter grid")
+    parser = weighter_bench_parser("python -m reference_methods.bench_pseudo_labels", __doc__.splitlines()[0],
+                                   "pseudo_oracle", "bg_fmnist", [0.05])
     parser.add_argument("--seed", type=int, nargs="+", default=[0], help="run seeds (data and weighter seeds derive "
                         "from each as in dd-distill run)")
-    parser.add_argument("--device", default="cpu")
-    parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: leave torch's default)")
-    parser.add_argument("--json", help="write every row to this file")
     args = parser.parse_args(argv)
 
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    grid = parameter_grid(args)
     device = torch.device(args.device)
-    fixed = parse_assignments(args.set, sweep=False)
-    sweep = parse_assignments(args.sweep, sweep=True)
-    grid = [dict(fixed, **dict(zip(sweep, values))) for values in itertools.product(*sweep.values())]
     rows = []
     for ratio, seed in itertools.product(args.conflict_ratio, args.seed):
         data = build_data(args.dataset, derive_seed(seed, "data"), ratio)
@@ -118,14 +101,7 @@ def main(argv: list[str] | None = None) -> int:
                   f"{row['conflicting_as_other']:.3f}; aligned → own {row['aligned_as_own']:.3f}; "
                   f"{format_diagnostics(row)}; {row['seconds']:.1f}s", flush=True)
             rows.append(row)
-    print()
-    print(f"machine: {platform.processor() or platform.machine()}, torch threads {torch.get_num_threads()}, device {device}, "
-          f"{date.today().isoformat()}")
-    print(markdown_table(rows))
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump({"argv": sys.argv[1:] if argv is None else argv, "device": str(device),
-                       "threads": torch.get_num_threads(), "date": date.today().isoformat(), "rows": rows}, f, indent=2)
+    report_rows(rows, markdown_table(rows), args, argv)
     return 0
 
 

@@ -2,8 +2,6 @@
 
 import json
 
-import pytest
-
 from reference_methods import bench_kde
 
 
@@ -24,27 +22,3 @@ def test_bench_rows_and_embedding_reuse(tmp_path, capsys):
         assert 0.0 < row["count_share"] < 0.1
         assert 0.0 <= row["weight_share"] <= 1.0 and 0.0 <= row["auc"] <= 1.0
     assert "| cdigits | 0.05 | steps=2, width=8, bandwidth=median |" in capsys.readouterr().out
-
-
-def test_parse_assignments():
-    assert bench_kde.parse_assignments(["steps=10,25", "bandwidth=median,0.1"], sweep=True) == {
-        "steps": [10, 25], "bandwidth": ["median", 0.1]}
-    assert bench_kde.parse_assignments(["augment=False"], sweep=False) == {"augment": False}
-
-
-def test_fairdd_style_sets_take_the_ratio_as_bias_ratio(monkeypatch):
-    calls = []
-
-    def build_fairdd_like(*, seed: int = 0, bias_ratio: float = 0.9):
-        calls.append((seed, bias_ratio))
-        return "data"
-
-    def build_other(*, seed: int = 0):
-        return "data"
-
-    builders = {"fairdd_like": build_fairdd_like, "other": build_other}
-    monkeypatch.setattr(bench_kde, "get_dataset_builder", builders.__getitem__)
-    assert bench_kde.build_data("fairdd_like", 3, 0.1) == "data"
-    assert calls == [(3, 0.9)]
-    with pytest.raises(SystemExit, match="neither conflict_ratio nor bias_ratio"):
-        bench_kde.build_data("other", 3, 0.1)
