@@ -12,8 +12,7 @@ so seed 0 reproduces a run folder's ``weight_stats.json``), trains the classifie
 where the conflicting images land (their bias value's class, their own class, a third class), how
 many aligned images keep their own class, and the weight diagnostics of the group-balanced weights
 (share on the conflicting samples, bias-only accuracy), normalised per class as ``dd-distill run``
-normalises them. docs/results.md ("pseudo_oracle with a
-shape-blind classifier") reads these figures.
+normalises them. docs/results.md ("pseudo_oracle with a shape-blind classifier") reads these figures.
 """
 
 from __future__ import annotations
