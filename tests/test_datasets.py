@@ -34,11 +34,12 @@ from reference_methods.datasets.colour import (
 from reference_methods.datasets.corruptions import CORRUPTIONS, SEVERITIES
 from reference_methods.datasets.errors import DataNotFoundError, DatasetParameterError
 from reference_methods.datasets.fairdd import CIFAR10S_ALIGNED, build_cifar10s, cifar10s_splits, pil_grey
+from reference_methods.datasets.fmnist_c import build_fmnist_c
 from reference_methods.datasets.lff import build_cmnist, colour_split
 from reference_methods.datasets.raw import load_mnist_family
 from reference_methods.datasets.show import parse_assignments
 
-NAMES = {"cmnist", "bg_fmnist", "cifar10c", "cmnist_fg", "cmnist_bg", "cfmnist_fg", "cfmnist_bg", "cifar10s", "bffhq", "cdigits"}
+NAMES = {"cmnist", "bg_fmnist", "cifar10c", "fmnist_c", "cmnist_fg", "cmnist_bg", "cfmnist_fg", "cfmnist_bg", "cifar10s", "bffhq", "cdigits"}
 
 
 @pytest.fixture(autouse=True)
@@ -227,6 +228,8 @@ def test_every_dataset_is_registered_with_the_builder_signature():
         ("cifar10c", {"severity": 6}),
         ("cifar10c", {"severity": 2.5}),
         ("cifar10c", {"conflict_ratio": 2}),
+        ("fmnist_c", {"severity": 6}),
+        ("fmnist_c", {"conflict_ratio": -0.5}),
         ("cmnist_fg", {"bias_ratio": 1.1}),
         ("cfmnist_bg", {"test_bias_ratio": -1}),
         ("cifar10s", {"bias_ratio": 7}),
@@ -357,8 +360,8 @@ def _write_idx(path: Path, array: np.ndarray) -> None:
         f.write(header + array.astype(np.uint8).tobytes())
 
 
-def _fake_mnist(root: Path, n_train: int = 60, n_test: int = 20) -> None:
-    raw = root / "MNIST" / "raw"
+def _fake_mnist(root: Path, n_train: int = 60, n_test: int = 20, family: str = "MNIST") -> None:
+    raw = root / family / "raw"
     raw.mkdir(parents=True)
     rng = np.random.default_rng(0)
     for prefix, n in (("train", n_train), ("t10k", n_test)):
@@ -376,6 +379,20 @@ def test_cmnist_builds_from_idx_files_and_uses_the_cache(tmp_path):
     assert len(list((tmp_path / "cache").glob("cmnist-*.pt"))) == 1
     again = build_cmnist(root=str(tmp_path / "data"), conflict_ratio=0.5)
     assert torch.equal(data.train.images, again.train.images)
+
+
+def test_fmnist_c_corrupts_fashion_mnist_by_class(tmp_path):
+    _fake_mnist(tmp_path / "data", n_train=100, family="FashionMNIST")
+    data = build_fmnist_c(root=str(tmp_path / "data"), conflict_ratio=0.1, severity=3)
+    assert data.train.images.shape == (100, 3, 28, 28) and data.test.images.shape == (20, 3, 28, 28)
+    assert data.num_bias == 10 and data.flip is False
+    assert all(row == {"aligned": 9, "conflicting": 1} for row in data.stats()["train"].values())
+    assert torch.equal(data.train.bias_labels[data.train.aligned], data.train.labels[data.train.aligned])
+    raw = load_mnist_family("FashionMNIST", tmp_path / "data")["train"][0]
+    clean = raw.float().div(255).sub(0.5).div(0.5).unsqueeze(1).expand(-1, 3, -1, -1)
+    changed = (data.train.images - clean).abs().flatten(1).amax(1) > 0.05
+    assert changed.float().mean() > 0.9  # every corruption alters the garment images at severity 3
+    assert torch.equal(data.train.images, build_fmnist_c(root=str(tmp_path / "data"), conflict_ratio=0.1, severity=3).train.images)
 
 
 def test_missing_raw_files_name_the_files_and_folder(tmp_path):
