@@ -31,10 +31,25 @@ def test_agreement_counts_each_kind_of_prediction():
         "aligned_as_own": 3 / 5})
 
 
+def test_agreement_by_bias_value_names_the_confused_class():
+    # aligned_bias = identity; conflicting images: three with bias 2 (classes 0, 0, 1), one with bias 0 (class 1)
+    labels = torch.tensor([0, 0, 1, 2, 0, 0, 1, 1])
+    bias = torch.tensor([0, 0, 1, 2, 2, 2, 2, 0])
+    split = BiasedSplit(torch.zeros(8, 1, 2, 2), labels, bias, aligned_bias=torch.arange(3))
+    pseudo = torch.tensor([0, 0, 1, 2, 2, 1, 1, 1])
+    # bias 2: class 0 -> 2 (as bias), class 0 -> 1 (a third class), class 1 -> 1 (own); bias 0: class 1 -> 1 (own)
+    rows = bench_pseudo_labels.agreement_by_bias_value(pseudo, split, 3)
+    assert [r["n"] for r in rows] == [1, 0, 3]
+    assert rows[2]["as_bias"] == pytest.approx(1 / 3)
+    assert rows[2]["top_other_class"] == 1 and rows[2]["top_other"] == pytest.approx(1 / 3)
+    assert rows[0]["as_bias"] == 0.0 and rows[0]["top_other_class"] is None
+    assert rows[1] == {"bias_value": 1, "n": 0, "as_bias": 0.0, "top_other_class": None, "top_other": 0.0}
+
+
 def test_bench_rows_on_cdigits(tmp_path, capsys):
     out = tmp_path / "bench.json"
     argv = ["--dataset", "cdigits", "--conflict-ratio", "0.05", "--set", "width=16", "--set", "batch_size=64",
-            "--sweep", "steps=1,20", "--json", str(out)]
+            "--sweep", "steps=1,20", "--json", str(out), "--by-bias-value"]
     assert bench_pseudo_labels.main(argv) == 0
     rows = json.loads(out.read_text())["rows"]
     assert [r["params"] for r in rows] == [{"width": 16, "batch_size": 64, "steps": 1},
@@ -47,7 +62,13 @@ def test_bench_rows_on_cdigits(tmp_path, capsys):
     # cdigits' colour is the easiest feature: 20 steps send most conflicting images to their colour's class
     assert trained["conflicting_as_bias"] > 0.5 and trained["aligned_as_own"] > 0.9
     assert trained["weight_share"] > trained["count_share"]
-    assert "| cdigits | 0.05 | 0 | width=16, batch_size=64, steps=20 |" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "| cdigits | 0.05 | 0 | width=16, batch_size=64, steps=20 |" in printed
+    assert "| cdigits 0.05 | 0 | width=16, batch_size=64, steps=20 | " in printed and "| bias 9 |" in printed
+    by_value = trained["by_bias_value"]
+    assert sum(v["n"] for v in by_value) == round(trained["count_share"] * trained["n"])
+    conflicting_as_bias = sum(v["as_bias"] * v["n"] for v in by_value) / sum(v["n"] for v in by_value)
+    assert conflicting_as_bias == pytest.approx(trained["conflicting_as_bias"])
 
 
 def test_bench_weights_are_the_ones_a_run_gets(cdigits_train):
