@@ -9,6 +9,8 @@ Needs the real CIFAR-10 (torchvision downloads it into the data root).
 
 from __future__ import annotations
 
+from typing import Callable
+
 import torch
 from torch import Tensor
 
@@ -43,26 +45,34 @@ def corrupt_split(images: Tensor, labels: Tensor, *, aligned_share: float, sever
     return RawSplit(out, labels.to(torch.int64), bias)
 
 
-def build_cifar10c(*, seed: int = 0, root: str | None = None, conflict_ratio: float = 0.01, severity: int = 5) -> BiasedDataset:
-    """Corrupted CIFAR-10 (LfF type0): class k mostly gets corruption k; conflict_ratio spread over the others."""
-    check_seed("cifar10c", seed)
-    check_fraction("cifar10c", "conflict_ratio", conflict_ratio)
-    check_choice("cifar10c", "severity", severity, SEVERITIES)
+def build_corrupted(name: str, load_raw: Callable[[], dict], *, seed: int, conflict_ratio: float, severity: int,
+                    normalisation: tuple, flip: bool) -> BiasedDataset:
+    """A corrupted dataset from uint8 ``train``/``test`` images [N, 3, H, W] and labels (``load_raw``):
+    class k mostly gets corruption k, the test split every corruption equally often. Cached."""
+    check_seed(name, seed)
+    check_fraction(name, "conflict_ratio", conflict_ratio)
+    check_choice(name, "severity", severity, SEVERITIES)
     params = {"seed": seed, "conflict_ratio": float(conflict_ratio), "severity": severity}
 
     def build() -> dict[str, RawSplit]:
-        raw = load_cifar10(data_root(root))
+        raw = load_raw()
         shares = {"train": 1.0 - conflict_ratio, "test": 1.0 / NUM_CORRUPTIONS}
         return {
             split: corrupt_split(
                 raw[split][0], raw[split][1], aligned_share=share, severity=severity,
-                seed=derive_seed(seed, f"cifar10c/{split}"), desc=f"cifar10c {split}",
+                seed=derive_seed(seed, f"{name}/{split}"), desc=f"{name} {split}",
             )
             for split, share in shares.items()
         }
 
-    splits = cached_splits("cifar10c", params, build)
+    splits = cached_splits(name, params, build)
     return assemble(
-        "cifar10c", splits, aligned_bias=torch.arange(NUM_CORRUPTIONS), num_classes=10, num_bias=NUM_CORRUPTIONS,
-        normalisation=CIFAR10, flip=True, params=params,
+        name, splits, aligned_bias=torch.arange(NUM_CORRUPTIONS), num_classes=10, num_bias=NUM_CORRUPTIONS,
+        normalisation=normalisation, flip=flip, params=params,
     )
+
+
+def build_cifar10c(*, seed: int = 0, root: str | None = None, conflict_ratio: float = 0.01, severity: int = 5) -> BiasedDataset:
+    """Corrupted CIFAR-10 (LfF type0): class k mostly gets corruption k; conflict_ratio spread over the others."""
+    return build_corrupted("cifar10c", lambda: load_cifar10(data_root(root)), seed=seed, conflict_ratio=conflict_ratio,
+                           severity=severity, normalisation=CIFAR10, flip=True)
