@@ -3,8 +3,8 @@
 Class k mostly gets corruption k of the same ten CIFAR-10-C corruptions, ``conflict_ratio`` of
 each class one of the other nine (evenly spread), every corruption equally often in every test
 class. Not a published benchmark: it exists so that the paper's corruption-bias analysis (table 4)
-can run where CIFAR-10 is unavailable, on data that ships with torchvision's MNIST family. The
-grey garments are copied into three channels; Saturate then paints them pink (a grey pixel's hue
+can run where CIFAR-10 is unavailable, on Fashion-MNIST, which torchvision downloads. The grey
+garments are copied into three channels; Saturate then paints them pink (a grey pixel's hue
 is 0, red), a colour shortcut that CIFAR-10's coloured images do not give.
 """
 
