@@ -12,7 +12,8 @@ so seed 0 reproduces a run folder's ``weight_stats.json``), trains the classifie
 where the conflicting images land (their bias value's class, their own class, a third class), how
 many aligned images keep their own class, and the weight diagnostics of the group-balanced weights
 (share on the conflicting samples, bias-only accuracy), normalised per class as ``dd-distill run``
-normalises them; ``--by-bias-value`` breaks the conflicting images down by their bias value. docs/results.md ("pseudo_oracle with a shape-blind classifier") reads these figures.
+normalises them; ``--by-bias-value`` breaks the conflicting images down by their bias value.
+docs/results.md ("pseudo_oracle with a shape-blind classifier") reads these figures.
 """
 
 from __future__ import annotations
@@ -90,12 +91,16 @@ def run_point(split: BiasedSplit, num_classes: int, params: dict, seed: int, dev
             "bias_only_acc_before": stats["bias_only_acc_before"], "bias_only_acc": stats["bias_only_acc"]}
 
 
+def format_params(params: dict) -> str:
+    return ", ".join(f"{k}={v}" for k, v in params.items()) or "defaults"
+
+
 def markdown_table(rows: list[dict]) -> str:
     lines = ["| data | ratio | seed | params | conflicting → bias class | → own class | → third class "
              "| aligned → own class | weight share | bias-only acc | seconds |",
              "| --- | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for r in rows:
-        params = ", ".join(f"{k}={v}" for k, v in r["params"].items()) or "defaults"
+        params = format_params(r["params"])
         lines.append(f"| {r['dataset']} | {r['conflict_ratio']} | {r['seed']} | {params} | "
                      f"{r['conflicting_as_bias']:.3f} | {r['conflicting_as_own']:.3f} | "
                      f"{r['conflicting_as_other']:.3f} | {r['aligned_as_own']:.3f} | {r['weight_share']:.3f} | "
@@ -110,9 +115,9 @@ def by_bias_value_table(rows: list[dict]) -> str:
     lines = ["| data | seed | params | " + " | ".join(f"bias {v}" for v in values) + " |",
              "| --- | ---: | --- |" + " --- |" * len(values)]
     for r in rows:
-        params = ", ".join(f"{k}={v}" for k, v in r["params"].items()) or "defaults"
-        cells = [f"{v['as_bias']:.2f} (→{v['top_other_class']}: {v['top_other']:.2f})" if v["top_other_class"] is not None
-                 else f"{v['as_bias']:.2f}" for v in r["by_bias_value"]]
+        params = format_params(r["params"])
+        cells = [f"{v['as_bias']:.2f}" if v["top_other_class"] is None
+                 else f"{v['as_bias']:.2f} (→{v['top_other_class']}: {v['top_other']:.2f})" for v in r["by_bias_value"]]
         lines.append(f"| {r['dataset']} {r['conflict_ratio']} | {r['seed']} | {params} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 

@@ -22,7 +22,8 @@ def build_fmnist_c(*, seed: int = 0, root: str | None = None, conflict_ratio: fl
 
     def load_raw() -> dict:
         raw = load_mnist_family("FashionMNIST", data_root(root))
-        return {split: (grey.unsqueeze(1).expand(-1, 3, -1, -1).contiguous(), labels) for split, (grey, labels) in raw.items()}
+        return {split: (grey.unsqueeze(1).expand(-1, 3, -1, -1).contiguous(), labels)
+                for split, (grey, labels) in raw.items()}
 
     return build_corrupted("fmnist_c", load_raw, seed=seed, conflict_ratio=conflict_ratio, severity=severity,
                            normalisation=HALF, flip=False)
