@@ -6,7 +6,7 @@ import dd_plugins
 
 
 class JitterWeighter:
-    """Random weights in [1 - spread, 1 + spread]: a sanity baseline against structured weighting."""
+    """Random weights in [1 - spread, 1 + spread]: a sanity baseline against structured weights."""
 
     requires = frozenset()
 
