@@ -1,0 +1,119 @@
+"""Every `dd-distill run` / `dd-distill weigh` command in the docs parses and resolves.
+
+The docs are where researchers copy commands from (docs/results.md alone holds ~200), so a renamed
+key, a stale config name or a shell-quoting slip must fail here, not in their terminal. bash itself
+expands each block (variables, loops, quotes) with `dd-distill` replaced by a function that prints
+its arguments; each argument list then goes through the CLI's parser and config resolution, which
+builds no data and runs nothing.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+
+import dd_plugins
+from reference_methods.cli import build_parser
+from reference_methods.config import load_raw, parse_overrides, resolve
+from reference_methods.grid import expand_grid, grid_axes, parse_shard
+from reference_methods.launchers import split_overrides
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLE_PLUGIN = Path(__file__).parent / "example_plugin"
+# What the docs write for "fill in your own": a value that makes the command runnable.
+PLACEHOLDERS = {"<writable copy of shared/data>": "/tmp/data", "<data root>": "/tmp/data", "<w>": "kde",
+                "<weighter>": "kde", "WEIGHTER": "kde", "<r>": "0.05", "<s>": "0", "<d>": "cmnist_fg"}
+OPTIONAL_FLAG = re.compile(r"\[(--[^\]]*)\]")  # "[--set method.init=weighted]": run it with the flag
+BASH_BLOCK = re.compile(r"^```bash\n(.*?)^```", re.S | re.M)
+# Lines bash needs to reproduce a command: assignments, loop headers and the commands themselves.
+NEEDED = re.compile(r"^\s*([A-Za-z_]\w*=(\"[^\"]*\"|'[^']*'|\S*)\s*(#.*)?$|for \S+ in .*; do|done\b|.*\bdd-distill (run|weigh)\b)")
+SHIM = "dd-distill() { printf '%s\\037' \"$@\"; printf '\\036'; }\n"
+USERS_OWN_FILES = {"my_grid.toml"}  # configs the docs ask the reader to write
+
+
+def logical_lines(block: str) -> list[str]:
+    lines, pending = [], ""
+    for line in block.split("\n"):
+        if line.rstrip().endswith("\\") and not line.lstrip().startswith("#"):
+            pending += line.rstrip()[:-1] + " "
+        else:
+            lines.append(pending + line)
+            pending = ""
+    return lines
+
+
+def command_script(block: str) -> str:
+    for placeholder, value in PLACEHOLDERS.items():
+        block = block.replace(placeholder, value)
+    block = OPTIONAL_FLAG.sub(r"\1", block)
+    kept = []
+    for line in logical_lines(block):
+        if NEEDED.match(line):
+            kept.append(line[line.index("dd-distill"):] if " && " in line and "dd-distill" in line else line)
+    return "\n".join(kept)
+
+
+def doc_commands() -> list[tuple[str, list[str]]]:
+    """(file:line of the block, argv) for every dd-distill run/weigh command in README.md and docs/."""
+    found = []
+    for path in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]:
+        text = path.read_text()
+        for block in BASH_BLOCK.finditer(text):
+            script = command_script(block.group(1))
+            if "dd-distill" not in script:
+                continue
+            where = f"{path.name}:{text[:block.start()].count(chr(10)) + 1}"
+            shell = subprocess.run(["bash", "-c", SHIM + script], capture_output=True, text=True, check=True,
+                                   env={"PATH": "/usr/bin:/bin", "SLURM_ARRAY_TASK_ID": "0",
+                                        "SLURM_ARRAY_TASK_COUNT": "6"})
+            assert not shell.stderr, f"{where}: bash says {shell.stderr}"
+            found += [(where, call.split("\037")[:-1]) for call in shell.stdout.split("\036")[:-1]]
+    return found
+
+
+def resolve_command(argv: list[str]) -> None:
+    args = build_parser().parse_args(argv)
+    if args.config in USERS_OWN_FILES:
+        return
+    raw = load_raw(args.config)
+    overrides = parse_overrides(args.set)
+    if args.command == "run":
+        overrides, _ = split_overrides(overrides)
+        if args.shard:
+            parse_shard(args.shard)
+    if grid_axes(raw, overrides):
+        expand_grid(raw, overrides)
+    else:
+        resolve(raw, overrides)
+
+
+@pytest.fixture
+def example_plugin_registered():
+    """docs/writing_a_weighter.md runs its example weighter by name."""
+    spec = importlib.util.spec_from_file_location("dd_example_weighter_for_docs", EXAMPLE_PLUGIN / "dd_example_weighter.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    dd_plugins.reset_plugin_manager()
+    if "jitter" not in dd_plugins.list_weighters():  # unless the example is pip-installed here
+        dd_plugins.get_plugin_manager().register(module)
+    yield
+    dd_plugins.reset_plugin_manager()
+
+
+def test_every_documented_command_resolves(example_plugin_registered):
+    commands = doc_commands()
+    assert ("README.md:18", ["run", "quickstart"]) in commands
+    assert len(commands) > 150
+    problems = []
+    for where, argv in commands:
+        try:
+            resolve_command(argv)
+        except SystemExit:
+            problems.append(f"{where}: dd-distill {' '.join(argv)}: the CLI rejects these arguments")
+        except Exception as exc:  # every failure is reported together, each with the command it came from
+            problems.append(f"{where}: dd-distill {' '.join(argv)}: {type(exc).__name__}: {exc}")
+    assert not problems, "\n".join(problems)
