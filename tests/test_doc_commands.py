@@ -1,4 +1,4 @@
-"""Every `dd-distill run` / `dd-distill weigh` command in the docs parses and resolves.
+"""Every `dd-distill run` / `dd-distill weigh` command and every config example in the docs resolves.
 
 The docs are where researchers copy commands from (docs/results.md alone holds ~200), so a renamed
 key, a stale config name or a shell-quoting slip must fail here, not in their terminal. bash itself
@@ -18,7 +18,7 @@ import pytest
 
 import dd_plugins
 from reference_methods.cli import build_parser
-from reference_methods.config import load_raw, parse_overrides, resolve
+from reference_methods.config import ConfigError, load_raw, parse_overrides, resolve
 from reference_methods.grid import expand_grid, grid_axes, parse_shard
 from reference_methods.launchers import split_overrides
 
@@ -29,8 +29,10 @@ PLACEHOLDERS = {"<writable copy of shared/data>": "/tmp/data", "<data root>": "/
                 "<weighter>": "kde", "WEIGHTER": "kde", "<r>": "0.05", "<s>": "0", "<d>": "cmnist_fg"}
 OPTIONAL_FLAG = re.compile(r"\[(--[^\]]*)\]")  # "[--set method.init=weighted]": run it with the flag
 BASH_BLOCK = re.compile(r"^```bash\n(.*?)^```", re.S | re.M)
+TOML_BLOCK = re.compile(r"^```toml\n(.*?)^```", re.S | re.M)
 # Lines bash needs to reproduce a command: assignments, loop headers and the commands themselves.
-NEEDED = re.compile(r"^\s*([A-Za-z_]\w*=(\"[^\"]*\"|'[^']*'|\S*)\s*(#.*)?$|for \S+ in .*; do|done\b|.*\bdd-distill (run|weigh)\b)")
+NEEDED = re.compile(r"^\s*(?:[A-Za-z_]\w*=(?:\"[^\"]*\"|'[^']*'|\S*)\s*(?:#.*)?$"  # NAME=value
+                    r"|for \S+ in .*; do|done\b|.*\bdd-distill (?:run|weigh)\b)")
 SHIM = "dd-distill() { printf '%s\\037' \"$@\"; printf '\\036'; }\n"
 USERS_OWN_FILES = {"my_grid.toml"}  # configs the docs ask the reader to write
 
@@ -57,10 +59,14 @@ def command_script(block: str) -> str:
     return "\n".join(kept)
 
 
+def doc_pages() -> list[Path]:
+    return [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+
+
 def doc_commands() -> list[tuple[str, list[str]]]:
     """(file:line of the block, argv) for every dd-distill run/weigh command in README.md and docs/."""
     found = []
-    for path in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]:
+    for path in doc_pages():
         text = path.read_text()
         for block in BASH_BLOCK.finditer(text):
             script = command_script(block.group(1))
@@ -94,7 +100,8 @@ def resolve_command(argv: list[str]) -> None:
 @pytest.fixture
 def example_plugin_registered():
     """docs/writing_a_weighter.md runs its example weighter by name."""
-    spec = importlib.util.spec_from_file_location("dd_example_weighter_for_docs", EXAMPLE_PLUGIN / "dd_example_weighter.py")
+    spec = importlib.util.spec_from_file_location("dd_example_weighter_for_docs",
+                                                  EXAMPLE_PLUGIN / "dd_example_weighter.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     dd_plugins.reset_plugin_manager()
@@ -116,4 +123,29 @@ def test_every_documented_command_resolves(example_plugin_registered):
             problems.append(f"{where}: dd-distill {' '.join(argv)}: the CLI rejects these arguments")
         except Exception as exc:  # every failure is reported together, each with the command it came from
             problems.append(f"{where}: dd-distill {' '.join(argv)}: {type(exc).__name__}: {exc}")
+    assert not problems, "\n".join(problems)
+
+
+def test_every_documented_config_resolves(tmp_path):
+    """Config examples may be fragments: a missing data or method name is filled in, nothing else."""
+    checked, problems = 0, []
+    for path in doc_pages():
+        text = path.read_text()
+        for number, block in enumerate(TOML_BLOCK.finditer(text)):
+            if "[project" in block.group(1) or "[build-system]" in block.group(1):
+                continue  # a plugin's pyproject.toml, not a config
+            config = tmp_path / f"{path.stem}_{number}.toml"
+            config.write_text(block.group(1))
+            try:
+                raw = load_raw(config)
+                fill = {f"{section}.name": default for section, default in (("data", "cdigits"), ("method", "dm"))
+                        if "name" not in raw.tables.get(section, {})}
+                if grid_axes(raw, fill):
+                    expand_grid(raw, fill)
+                else:
+                    resolve(raw, fill)
+            except ConfigError as exc:
+                problems.append(f"{path.name}:{text[:block.start()].count(chr(10)) + 1}: {exc}")
+            checked += 1
+    assert checked >= 7
     assert not problems, "\n".join(problems)
