@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib.util
 import re
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -73,9 +74,8 @@ def doc_commands() -> list[tuple[str, list[str]]]:
             if "dd-distill" not in script:
                 continue
             where = f"{path.name}:{text[:block.start()].count(chr(10)) + 1}"
-            shell = subprocess.run(["bash", "-c", SHIM + script], capture_output=True, text=True, check=True,
-                                   env={"PATH": "/usr/bin:/bin", "SLURM_ARRAY_TASK_ID": "0",
-                                        "SLURM_ARRAY_TASK_COUNT": "6"})
+            shell = subprocess.run([shutil.which("bash"), "-c", SHIM + script], capture_output=True, text=True,
+                                   check=True, env={"SLURM_ARRAY_TASK_ID": "0", "SLURM_ARRAY_TASK_COUNT": "6"})
             assert not shell.stderr, f"{where}: bash says {shell.stderr}"
             found += [(where, call.split("\037")[:-1]) for call in shell.stdout.split("\036")[:-1]]
     return found
@@ -113,7 +113,7 @@ def example_plugin_registered():
 
 def test_every_documented_command_resolves(example_plugin_registered):
     commands = doc_commands()
-    assert ("README.md:18", ["run", "quickstart"]) in commands
+    assert any(where.startswith("README.md:") and argv == ["run", "quickstart"] for where, argv in commands)
     assert len(commands) > 150
     problems = []
     for where, argv in commands:
