@@ -19,7 +19,7 @@ import pytest
 
 import dd_plugins
 from reference_methods.cli import build_parser
-from reference_methods.config import ConfigError, load_raw, parse_overrides, resolve
+from reference_methods.config import ConfigError, RawConfig, load_raw, parse_overrides, resolve
 from reference_methods.grid import expand_grid, grid_axes, parse_shard
 from reference_methods.launchers import split_overrides
 
@@ -64,6 +64,19 @@ def doc_pages() -> list[Path]:
     return [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 
 
+def where(path: Path, text: str, block: re.Match) -> str:
+    """file:line of a fenced block, for the failure message."""
+    return f"{path.name}:{text[:block.start()].count(chr(10)) + 1}"
+
+
+def resolve_config_or_grid(raw: RawConfig, overrides: dict) -> None:
+    """What `dd-distill run` resolves before it runs anything: one config, or every cell of a grid."""
+    if grid_axes(raw, overrides):
+        expand_grid(raw, overrides)
+    else:
+        resolve(raw, overrides)
+
+
 def doc_commands() -> list[tuple[str, list[str]]]:
     """(file:line of the block, argv) for every dd-distill run/weigh command in README.md and docs/."""
     found = []
@@ -73,11 +86,11 @@ def doc_commands() -> list[tuple[str, list[str]]]:
             script = command_script(block.group(1))
             if "dd-distill" not in script:
                 continue
-            where = f"{path.name}:{text[:block.start()].count(chr(10)) + 1}"
+            block_at = where(path, text, block)
             shell = subprocess.run([shutil.which("bash"), "-c", SHIM + script], capture_output=True, text=True,
                                    check=True, env={"SLURM_ARRAY_TASK_ID": "0", "SLURM_ARRAY_TASK_COUNT": "6"})
-            assert not shell.stderr, f"{where}: bash says {shell.stderr}"
-            found += [(where, call.split("\037")[:-1]) for call in shell.stdout.split("\036")[:-1]]
+            assert not shell.stderr, f"{block_at}: bash says {shell.stderr}"
+            found += [(block_at, call.split("\037")[:-1]) for call in shell.stdout.split("\036")[:-1]]
     return found
 
 
@@ -91,10 +104,7 @@ def resolve_command(argv: list[str]) -> None:
         overrides, _ = split_overrides(overrides)
         if args.shard:
             parse_shard(args.shard)
-    if grid_axes(raw, overrides):
-        expand_grid(raw, overrides)
-    else:
-        resolve(raw, overrides)
+    resolve_config_or_grid(raw, overrides)
 
 
 @pytest.fixture
@@ -113,16 +123,16 @@ def example_plugin_registered():
 
 def test_every_documented_command_resolves(example_plugin_registered):
     commands = doc_commands()
-    assert any(where.startswith("README.md:") and argv == ["run", "quickstart"] for where, argv in commands)
+    assert any(at.startswith("README.md:") and argv == ["run", "quickstart"] for at, argv in commands)
     assert len(commands) > 150
     problems = []
-    for where, argv in commands:
+    for at, argv in commands:
         try:
             resolve_command(argv)
         except SystemExit:
-            problems.append(f"{where}: dd-distill {' '.join(argv)}: the CLI rejects these arguments")
+            problems.append(f"{at}: dd-distill {' '.join(argv)}: the CLI rejects these arguments")
         except Exception as exc:  # every failure is reported together, each with the command it came from
-            problems.append(f"{where}: dd-distill {' '.join(argv)}: {type(exc).__name__}: {exc}")
+            problems.append(f"{at}: dd-distill {' '.join(argv)}: {type(exc).__name__}: {exc}")
     assert not problems, "\n".join(problems)
 
 
@@ -140,12 +150,9 @@ def test_every_documented_config_resolves(tmp_path):
                 raw = load_raw(config)
                 fill = {f"{section}.name": default for section, default in (("data", "cdigits"), ("method", "dm"))
                         if "name" not in raw.tables.get(section, {})}
-                if grid_axes(raw, fill):
-                    expand_grid(raw, fill)
-                else:
-                    resolve(raw, fill)
+                resolve_config_or_grid(raw, fill)
             except ConfigError as exc:
-                problems.append(f"{path.name}:{text[:block.start()].count(chr(10)) + 1}: {exc}")
+                problems.append(f"{where(path, text, block)}: {exc}")
             checked += 1
     assert checked >= 7
     assert not problems, "\n".join(problems)
